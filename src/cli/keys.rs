@@ -1,0 +1,71 @@
+//! `wvs-auth keys …`.
+
+use clap::Subcommand;
+
+use super::{print_json, Context};
+use crate::error::Error;
+
+#[derive(Subcommand)]
+pub enum KeysCommand {
+    /// Create the first signing key if there is no active one
+    Init,
+    /// Print the PEM certificates of every published key (a registry's rootcertbundle)
+    Bundle,
+    /// Print the JWKS of every published key
+    Jwks,
+    /// Publish a new key without signing with it yet
+    Rotate,
+    /// Make a published key the signer (restart serve to pick it up)
+    Activate { kid: String },
+    /// Withdraw a key from the bundle and JWKS
+    Retire { kid: String },
+    /// List keys and their states
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
+    let keys = ctx.keys();
+    match cmd {
+        KeysCommand::Init => match keys.init()? {
+            Some(meta) => println!("created signing key {} (active)", meta.kid),
+            None => println!("an active signing key already exists"),
+        },
+        KeysCommand::Bundle => {
+            let bundle = keys.bundle()?;
+            if bundle.is_empty() {
+                return Err(Error::NotFound(format!(
+                    "no published keys in {}: run `wvs-auth keys init`",
+                    ctx.keys_dir.display()
+                )));
+            }
+            print!("{bundle}");
+        }
+        KeysCommand::Jwks => print_json(&keys.jwks()?)?,
+        KeysCommand::Rotate => {
+            let meta = keys.rotate()?;
+            println!("published key {}; reload registries' bundle, then `keys activate {}`", meta.kid, meta.kid);
+        }
+        KeysCommand::Activate { kid } => {
+            keys.activate(&kid)?;
+            println!("key {kid} is active; restart wvs-auth serve to sign with it");
+        }
+        KeysCommand::Retire { kid } => {
+            keys.retire(&kid)?;
+            println!("key {kid} retired");
+        }
+        KeysCommand::List { json } => {
+            let list = keys.list()?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for k in list {
+                    println!("{}  {}  {:<9}  {}", k.kid, k.alg, k.state.to_string(), k.created_at.to_rfc3339());
+                }
+            }
+        }
+    }
+    Ok(())
+}

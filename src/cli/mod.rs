@@ -1,0 +1,106 @@
+//! The command line (SPEC §5). Parsing lives here; each command family has its own module.
+//! Every command exits non-zero with one line on stderr when the input is bad, before it
+//! touches the database.
+
+mod keys;
+mod namespaces;
+mod serve;
+mod tokens;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::FileConfig;
+use crate::error::Error;
+
+#[derive(Parser)]
+#[command(name = "wvs-auth", version, about = "Deploy-token auth server for container registries")]
+pub struct Cli {
+    /// TOML file with defaults for any flag (data_dir, keys_dir, listen, issuer, services, ...)
+    #[arg(long, global = true, env = "WVS_AUTH_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Where the SQLite database lives [default: ./data]
+    #[arg(long, global = true, env = "WVS_AUTH_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where signing keys live [default: ./keys]
+    #[arg(long, global = true, env = "WVS_AUTH_KEYS_DIR", value_name = "DIR")]
+    keys_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the token server (creates the database and keys if missing)
+    Serve(serve::ServeArgs),
+    /// Manage signing keys
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Manage groups
+    #[command(subcommand)]
+    Group(namespaces::GroupCommand),
+    /// Manage projects
+    #[command(subcommand)]
+    Project(namespaces::ProjectCommand),
+    /// Manage deploy tokens
+    #[command(subcommand)]
+    Token(tokens::TokenCommand),
+}
+
+/// Paths every command needs, resolved once.
+pub struct Context {
+    pub data_dir: PathBuf,
+    pub keys_dir: PathBuf,
+    pub file: FileConfig,
+}
+
+impl Context {
+    pub fn db(&self) -> Result<crate::db::Db, Error> {
+        Ok(crate::db::Db::open(&self.data_dir)?)
+    }
+
+    pub fn keys(&self) -> crate::keys::KeyStore {
+        crate::keys::KeyStore::new(&self.keys_dir)
+    }
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(
+        if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" },
+    ))
+    .init();
+    match execute(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<(), Error> {
+    let file = FileConfig::load(cli.config.as_deref())?;
+    let ctx = Context {
+        data_dir: cli.data_dir.or(file.data_dir.clone()).unwrap_or_else(|| "data".into()),
+        keys_dir: cli.keys_dir.or(file.keys_dir.clone()).unwrap_or_else(|| "keys".into()),
+        file,
+    };
+    match cli.command {
+        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Keys(cmd) => keys::run(&ctx, cmd),
+        Command::Group(cmd) => namespaces::run_group(&ctx, cmd),
+        Command::Project(cmd) => namespaces::run_project(&ctx, cmd),
+        Command::Token(cmd) => tokens::run(&ctx, cmd),
+    }
+}
+
+/// Prints a value as pretty JSON on stdout.
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|e| Error::Config(format!("cannot encode JSON: {e}")))?;
+    println!("{text}");
+    Ok(())
+}

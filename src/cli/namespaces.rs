@@ -1,0 +1,102 @@
+//! `wvs-auth group …` and `wvs-auth project …`.
+
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{print_json, Context};
+use crate::domain::namespace::Visibility;
+use crate::domain::path::NamespacePath;
+use crate::error::Error;
+
+#[derive(Subcommand)]
+pub enum GroupCommand {
+    /// Create a group; nested groups need their parent first (acme, then acme/platform)
+    Create { path: String },
+    /// List groups
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ProjectCommand {
+    /// Create a project, at top level or in an existing group
+    Create {
+        path: String,
+        #[arg(long, default_value = "private", value_parser = parse_visibility)]
+        visibility: Visibility,
+    },
+    /// List projects
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_visibility(s: &str) -> Result<Visibility, String> {
+    s.parse()
+}
+
+pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
+    match cmd {
+        GroupCommand::Create { path } => {
+            let path = NamespacePath::parse(&path)?;
+            let group = ctx.db()?.create_group(&path)?;
+            println!("created group {} (id {})", group.path, group.id);
+        }
+        GroupCommand::List { json } => {
+            let groups = ctx.db()?.list_groups()?;
+            if json {
+                let rows: Vec<_> = groups
+                    .iter()
+                    .map(|g| json!({
+                        "id": g.id,
+                        "path": g.path.as_str(),
+                        "parent_id": g.parent_id,
+                        "created_at": g.created_at,
+                    }))
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for g in groups {
+                    println!("{:>5}  {}", g.id, g.path);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn run_project(ctx: &Context, cmd: ProjectCommand) -> Result<(), Error> {
+    match cmd {
+        ProjectCommand::Create { path, visibility } => {
+            let path = NamespacePath::parse(&path)?;
+            let project = ctx.db()?.create_project(&path, visibility)?;
+            println!(
+                "created {} project {} (id {})",
+                project.visibility, project.path, project.id
+            );
+        }
+        ProjectCommand::List { json } => {
+            let projects = ctx.db()?.list_projects()?;
+            if json {
+                let rows: Vec<_> = projects
+                    .iter()
+                    .map(|p| json!({
+                        "id": p.id,
+                        "path": p.path.as_str(),
+                        "visibility": p.visibility.as_str(),
+                        "created_at": p.created_at,
+                    }))
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for p in projects {
+                    println!("{:>5}  {:<8}  {}", p.id, p.visibility.as_str(), p.path);
+                }
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,80 @@
+//! The `groups` table.
+
+use chrono::Utc;
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{fmt_time, is_unique_violation, parse_time, Db, DbError};
+use crate::domain::namespace::Group;
+use crate::domain::path::NamespacePath;
+
+const COLUMNS: &str = "id, path, parent_id, created_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, Option<i64>, String)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+fn build((id, path, parent_id, created_at): (i64, String, Option<i64>, String)) -> Result<Group, DbError> {
+    Ok(Group {
+        id,
+        path: NamespacePath::parse(&path).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        parent_id,
+        created_at: parse_time(&created_at)?,
+    })
+}
+
+impl Db {
+    /// Creates a group; its parent group must already exist, and no project may hold the path.
+    pub fn create_group(&self, path: &NamespacePath) -> Result<Group, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let parent_id = match path.parent() {
+            None => None,
+            Some(parent) => Some(
+                tx.query_row("SELECT id FROM groups WHERE path = ?1", [parent.as_str()], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .optional()?
+                .ok_or_else(|| DbError::NotFound(format!("parent group {parent} does not exist")))?,
+            ),
+        };
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM projects WHERE path = ?1)",
+            [path.as_str()],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(DbError::Conflict(format!("{path} is already a project")));
+        }
+        let now = Utc::now();
+        tx.execute(
+            "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
+            params![path.as_str(), parent_id, fmt_time(now)],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                DbError::Conflict(format!("group {path} already exists"))
+            } else {
+                e.into()
+            }
+        })?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Group { id, path: path.clone(), parent_id, created_at: now })
+    }
+
+    pub fn find_group(&self, path: &NamespacePath) -> Result<Option<Group>, DbError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE path = ?1"))?
+            .query_row([path.as_str()], from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+
+    pub fn list_groups(&self) -> Result<Vec<Group>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM groups ORDER BY path"))?;
+        let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(build).collect()
+    }
+}

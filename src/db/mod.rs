@@ -1,0 +1,169 @@
+//! SQLite storage: one file in WAL mode, schema from `schema.sql`, migrated on open.
+//!
+//! Each table has its own module; all of them implement the domain's storage traits so the
+//! HTTP layer never sees SQL.
+
+mod deploy_tokens;
+mod groups;
+mod projects;
+
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::Connection;
+
+pub use deploy_tokens::{NewDeployToken, Revocation};
+
+use crate::domain::store::StoreError;
+
+/// The schema, compiled in so a release binary migrates without the source tree.
+const SCHEMA: &str = include_str!("../../schema.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database pool: {0}")]
+    Pool(#[from] r2d2::Error),
+    #[error("cannot create data directory {0}: {1}")]
+    DataDir(String, std::io::Error),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("database holds a malformed value: {0}")]
+    Corrupt(String),
+    #[error("database schema version {found} is newer than this binary knows ({known})")]
+    TooNew { found: i64, known: i64 },
+}
+
+impl From<DbError> for StoreError {
+    fn from(e: DbError) -> Self {
+        StoreError(e.to_string())
+    }
+}
+
+/// A pool of connections to the SQLite file.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<SqliteConnectionManager>,
+}
+
+impl Db {
+    /// Opens (creating if needed) `<data_dir>/wvs.db` and brings its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<Self, DbError> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| DbError::DataDir(data_dir.display().to_string(), e))?;
+        let manager = SqliteConnectionManager::file(data_dir.join("wvs.db")).with_init(|c| {
+            c.busy_timeout(Duration::from_secs(5))?;
+            c.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            )
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(16)
+            .connection_timeout(Duration::from_secs(5))
+            .build(manager)?;
+        let db = Self { pool };
+        db.migrate()?;
+        Ok(db)
+    }
+
+    pub(crate) fn conn(&self) -> Result<r2d2::PooledConnection<SqliteConnectionManager>, DbError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Cheap liveness probe for `/-/health`.
+    pub fn ping(&self) -> Result<(), DbError> {
+        self.conn()?.query_row("SELECT 1", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    fn migrate(&self) -> Result<(), DbError> {
+        let mut conn = self.conn()?;
+        migrate(&mut conn, SCHEMA)
+    }
+}
+
+/// Runs every `-- migrate: N` block of `schema` above the database's `user_version`, each in
+/// its own transaction together with the version bump, so a crash never half-applies one.
+fn migrate(conn: &mut Connection, schema: &str) -> Result<(), DbError> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let blocks = migration_blocks(schema);
+    let known = blocks.last().map(|(v, _)| *v).unwrap_or(0);
+    if current > known {
+        return Err(DbError::TooNew { found: current, known });
+    }
+    for (version, sql) in blocks.into_iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(&sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
+        tx.commit()?;
+        log::info!("database migrated to schema version {version}");
+    }
+    Ok(())
+}
+
+fn migration_blocks(schema: &str) -> Vec<(i64, String)> {
+    let mut blocks: Vec<(i64, String)> = Vec::new();
+    for line in schema.lines() {
+        if let Some(v) = line.strip_prefix("-- migrate:") {
+            if let Ok(v) = v.trim().parse() {
+                blocks.push((v, String::new()));
+                continue;
+            }
+        }
+        if let Some((_, sql)) = blocks.last_mut() {
+            sql.push_str(line);
+            sql.push('\n');
+        }
+    }
+    blocks
+}
+
+pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+pub(crate) fn parse_time(s: &str) -> Result<DateTime<Utc>, DbError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| DbError::Corrupt(format!("timestamp {s:?}")))
+}
+
+pub(crate) fn parse_date(s: &str) -> Result<NaiveDate, DbError> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| DbError::Corrupt(format!("date {s:?}")))
+}
+
+pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_once_and_keep_rows() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let v1 = "-- migrate: 1\nCREATE TABLE t (a INTEGER);\n";
+        migrate(&mut conn, v1).expect("v1");
+        conn.execute("INSERT INTO t (a) VALUES (7)", []).expect("insert");
+        let v2 = format!("{v1}-- migrate: 2\nALTER TABLE t ADD COLUMN b TEXT;\n");
+        migrate(&mut conn, &v2).expect("v2");
+        migrate(&mut conn, &v2).expect("v2 again is a no-op");
+        let a: i64 = conn.query_row("SELECT a FROM t", [], |r| r.get(0)).expect("row kept");
+        assert_eq!(a, 7);
+        let err = migrate(&mut conn, v1).expect_err("older binary must refuse");
+        assert!(matches!(err, DbError::TooNew { found: 2, known: 1 }));
+    }
+
+    #[test]
+    fn shipped_schema_applies() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        migrate(&mut conn, SCHEMA).expect("schema.sql applies");
+    }
+}

@@ -1,0 +1,118 @@
+//! The `projects` table, and the directory the registry asks "who owns this repository?".
+
+use chrono::Utc;
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{fmt_time, is_unique_violation, parse_time, Db, DbError};
+use crate::domain::namespace::{Project, Visibility};
+use crate::domain::path::{segment_prefixes, NamespacePath, MAX_DEPTH};
+use crate::domain::store::{ProjectDirectory, StoreError};
+
+const COLUMNS: &str = "id, path, group_id, visibility, created_at";
+
+type RawProject = (i64, String, Option<i64>, String, String);
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<RawProject> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn build((id, path, group_id, visibility, created_at): RawProject) -> Result<Project, DbError> {
+    Ok(Project {
+        id,
+        path: NamespacePath::parse(&path).map_err(|e| DbError::Corrupt(e.to_string()))?,
+        group_id,
+        visibility: visibility.parse().map_err(DbError::Corrupt)?,
+        created_at: parse_time(&created_at)?,
+    })
+}
+
+impl Db {
+    /// Creates a project. Below a group, that group must exist; no group may hold the path.
+    pub fn create_project(
+        &self,
+        path: &NamespacePath,
+        visibility: Visibility,
+    ) -> Result<Project, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let group_id = match path.parent() {
+            None => None,
+            Some(parent) => Some(
+                tx.query_row("SELECT id FROM groups WHERE path = ?1", [parent.as_str()], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .optional()?
+                .ok_or_else(|| DbError::NotFound(format!("group {parent} does not exist")))?,
+            ),
+        };
+        let taken: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM groups WHERE path = ?1)",
+            [path.as_str()],
+            |r| r.get(0),
+        )?;
+        if taken {
+            return Err(DbError::Conflict(format!("{path} is already a group")));
+        }
+        let now = Utc::now();
+        tx.execute(
+            "INSERT INTO projects (path, group_id, visibility, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![path.as_str(), group_id, visibility.as_str(), fmt_time(now)],
+        )
+        .map_err(|e| {
+            if is_unique_violation(&e) {
+                DbError::Conflict(format!("project {path} already exists"))
+            } else {
+                e.into()
+            }
+        })?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(Project { id, path: path.clone(), group_id, visibility, created_at: now })
+    }
+
+    pub fn find_project(&self, path: &NamespacePath) -> Result<Option<Project>, DbError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM projects WHERE path = ?1"))?
+            .query_row([path.as_str()], from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+
+    pub fn list_projects(&self) -> Result<Vec<Project>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects ORDER BY path"))?;
+        let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(build).collect()
+    }
+
+    fn owning_project_inner(&self, repository: &str) -> Result<Option<Project>, DbError> {
+        // A project path has at most MAX_DEPTH + 1 segments; longer prefixes cannot match,
+        // so skip them and keep the statement small whatever the client sent.
+        let candidates: Vec<&str> = segment_prefixes(repository)
+            .into_iter()
+            .filter(|p| p.split('/').count() <= MAX_DEPTH + 1)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        let placeholders = vec!["?"; candidates.len()].join(",");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM projects WHERE path IN ({placeholders}) \
+             ORDER BY length(path) DESC LIMIT 1"
+        );
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&sql)?
+            .query_row(rusqlite::params_from_iter(candidates), from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+}
+
+impl ProjectDirectory for Db {
+    fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError> {
+        Ok(self.owning_project_inner(repository)?)
+    }
+}

@@ -1,0 +1,28 @@
+//! The storage interface the rules and the realms need. SQLite implements it today
+//! (`crate::db`); a PostgreSQL backend implements the same traits.
+
+use chrono::{DateTime, Utc};
+
+use super::deploy_token::{DeployToken, HashedToken};
+use super::namespace::Project;
+
+/// A storage failure. Backend-agnostic on purpose: callers answer 503 and log it.
+#[derive(Debug, thiserror::Error)]
+#[error("storage error: {0}")]
+pub struct StoreError(pub String);
+
+/// Read side of projects, as the realms need it.
+pub trait ProjectDirectory: Send + Sync {
+    /// The project owning a repository name: the project whose full path is the name's
+    /// longest path-segment prefix (`acme/app/worker` → `acme/app`).
+    fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError>;
+}
+
+/// What authentication needs of deploy tokens.
+pub trait DeployTokenLookup: Send + Sync {
+    /// The token whose secret digests to `digest`, revoked or not.
+    fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError>;
+
+    /// Records `last_used_at` for a batch of tokens (called off the request path).
+    fn record_last_used(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError>;
+}

@@ -1,0 +1,234 @@
+//! `GET` and `POST /jwt/auth`: the Docker token endpoint (SPEC §3).
+//!
+//! GET is what docker and skopeo send (query + Basic header); POST is the OAuth2 password
+//! grant containerd tries first. Both become one [`TokenRequest`] and one decision.
+
+use std::time::Instant;
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Utc;
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use super::basic::parse_basic;
+use super::error::ApiError;
+use super::limits::MAX_BODY_BYTES;
+use super::AppState;
+use crate::domain::authn::{authenticate, AuthnError, Credentials};
+use crate::domain::principal::Principal;
+use crate::domain::scope::{parse_all, ResourceScope};
+use crate::registry::{grant, Access, GrantError};
+
+struct TokenRequest {
+    service: Option<String>,
+    scopes: Vec<String>,
+    account: Option<String>,
+    credentials: Option<Credentials>,
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    token: String,
+    access_token: String,
+    expires_in: i64,
+    issued_at: String,
+}
+
+type Params = Vec<(String, String)>;
+
+fn first(params: &Params, key: &str) -> Option<String> {
+    params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+}
+
+fn all(params: &Params, key: &str) -> Vec<String> {
+    params.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+}
+
+fn basic_credentials(req: &HttpRequest) -> Result<Option<Credentials>, ApiError> {
+    match req.headers().get(actix_web::http::header::AUTHORIZATION) {
+        None => Ok(None),
+        Some(value) => parse_basic(value.as_bytes())
+            .map(Some)
+            .map_err(|e| ApiError::BadRequest(e.to_string())),
+    }
+}
+
+pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let params: Params = serde_urlencoded::from_str(req.query_string())
+        .map_err(|_| ApiError::BadRequest("query string is not valid URL encoding".into()))?;
+    let request = TokenRequest {
+        service: first(&params, "service"),
+        scopes: all(&params, "scope"),
+        account: first(&params, "account"),
+        credentials: basic_credentials(&req)?,
+    };
+    respond(&req, &state, request, started)
+}
+
+pub async fn post(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let started = Instant::now();
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| ApiError::BadRequest("could not read body".into()))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(ApiError::BadRequest(format!("body exceeds {MAX_BODY_BYTES} bytes")));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let params: Params = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ApiError::BadRequest("body is not application/x-www-form-urlencoded".into()))?;
+    match first(&params, "grant_type").as_deref() {
+        Some("password") => {}
+        Some(_) => return Err(ApiError::UnsupportedGrantType),
+        None => return Err(ApiError::BadRequest("grant_type is required".into())),
+    }
+    let credentials = match (first(&params, "username"), first(&params, "password")) {
+        (Some(username), Some(password)) => {
+            Some(Credentials { username, secret: SecretString::from(password) })
+        }
+        _ => basic_credentials(&req)?,
+    };
+    let request = TokenRequest {
+        service: first(&params, "service"),
+        scopes: all(&params, "scope"),
+        account: None,
+        credentials,
+    };
+    respond(&req, &state, request, started)
+}
+
+/// What the access log records of one decision; never the secret.
+struct Outcome<'a> {
+    user: &'a str,
+    service: &'a str,
+    asked: &'a [ResourceScope],
+    granted: &'a [Access],
+}
+
+fn respond(
+    req: &HttpRequest,
+    state: &AppState,
+    request: TokenRequest,
+    started: Instant,
+) -> Result<HttpResponse, ApiError> {
+    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let user = request.credentials.as_ref().map(|c| c.username.clone()).unwrap_or_default();
+    let service = request.service.clone().unwrap_or_default();
+    let mut asked = Vec::new();
+    let mut granted = Vec::new();
+    let result = decide(state, &ip, request, &mut asked, &mut granted);
+    let outcome = Outcome { user: &user, service: &service, asked: &asked, granted: &granted };
+    log_request(&ip, &outcome, &result, started);
+    result
+}
+
+fn decide(
+    state: &AppState,
+    ip: &str,
+    request: TokenRequest,
+    asked: &mut Vec<ResourceScope>,
+    granted: &mut Vec<Access>,
+) -> Result<HttpResponse, ApiError> {
+    let service = request
+        .service
+        .ok_or_else(|| ApiError::BadRequest("service is required".into()))?;
+    *asked = parse_all(request.scopes.iter().map(String::as_str))
+        .map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    if !state.services.iter().any(|s| *s == service) {
+        return Err(ApiError::NotFound(format!("unknown service {service:?}")));
+    }
+
+    let mut throttle_keys = vec![format!("ip:{ip}")];
+    if let Some(c) = &request.credentials {
+        throttle_keys.push(format!("user:{}", c.username));
+    }
+    let now = Instant::now();
+    if let Some(secs) = state.throttle.banned(&throttle_keys, now) {
+        return Err(ApiError::Throttled(secs));
+    }
+
+    let principal = match &request.credentials {
+        None => Principal::Anonymous,
+        Some(credentials) => {
+            let result = match &request.account {
+                Some(account) if *account != credentials.username => {
+                    Err(AuthnError::UsernameMismatch)
+                }
+                _ => authenticate(state.tokens.as_ref(), credentials, Utc::now()),
+            };
+            match result {
+                Ok(p) => p,
+                Err(AuthnError::Store(e)) => {
+                    log::error!("token lookup failed: {e}");
+                    return Err(ApiError::Unavailable);
+                }
+                Err(reason) => {
+                    log::info!("authentication failed ip={ip} user={:?}: {reason}", credentials.username);
+                    state.throttle.record_failure(&throttle_keys, now);
+                    return Err(ApiError::Unauthorized);
+                }
+            }
+        }
+    };
+
+    *granted = grant(state.directory.as_ref(), &principal, asked).map_err(|e| match e {
+        GrantError::NoRegistryScope => ApiError::Denied(e.to_string()),
+        GrantError::Store(e) => {
+            log::error!("project lookup failed: {e}");
+            ApiError::Unavailable
+        }
+    })?;
+
+    let now = Utc::now();
+    let issued = state
+        .issuer
+        .issue(&principal.subject(), principal.auth_type(), &service, granted, now)
+        .map_err(|e| {
+            log::error!("signing failed: {e}");
+            ApiError::Unavailable
+        })?;
+    if let Principal::DeployToken(t) = &principal {
+        state.usage.touch(t.id, now);
+    }
+    Ok(HttpResponse::Ok().json(TokenResponse {
+        access_token: issued.token.clone(),
+        token: issued.token,
+        expires_in: issued.expires_in,
+        issued_at: issued.issued_at,
+    }))
+}
+
+fn log_request(
+    ip: &str,
+    o: &Outcome<'_>,
+    result: &Result<HttpResponse, ApiError>,
+    started: Instant,
+) {
+    if !log::log_enabled!(log::Level::Info) {
+        return;
+    }
+    let asked: Vec<String> = o.asked.iter().map(ToString::to_string).collect();
+    let granted: Vec<String> = o
+        .granted
+        .iter()
+        .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
+        .collect();
+    let status = match result {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
+    };
+    log::info!(
+        "token ip={ip} user={:?} service={:?} asked={:?} granted={:?} status={status} latency_us={}",
+        o.user,
+        o.service,
+        asked,
+        granted,
+        started.elapsed().as_micros()
+    );
+}

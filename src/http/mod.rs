@@ -1,0 +1,82 @@
+//! The HTTP surface: routes, shared state and request-size limits. Handlers translate
+//! between HTTP and the domain; they decide nothing themselves.
+
+pub mod basic;
+pub mod error;
+mod jwt_auth;
+mod limits;
+pub mod throttle;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+
+use crate::db::Db;
+use crate::domain::store::{DeployTokenLookup, ProjectDirectory};
+use crate::keys::KeyStore;
+use crate::registry::TokenIssuer;
+use crate::usage::UsageRecorder;
+use error::ApiError;
+use throttle::Throttle;
+
+/// Everything a request handler may use, shared by all workers.
+pub struct AppState {
+    pub db: Db,
+    pub directory: Arc<dyn ProjectDirectory>,
+    pub tokens: Arc<dyn DeployTokenLookup>,
+    pub issuer: TokenIssuer,
+    /// Registry service names this server issues tokens for (`aud`).
+    pub services: Vec<String>,
+    pub throttle: Throttle,
+    pub usage: Arc<UsageRecorder>,
+    pub keys_dir: PathBuf,
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/jwt/auth")
+            .route(web::get().to(jwt_auth::get))
+            .route(web::post().to(jwt_auth::post)),
+    )
+    .route("/-/health", web::get().to(health))
+    .route("/-/jwks", web::get().to(jwks))
+    .default_service(web::to(not_found));
+}
+
+async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    state.db.ping().map_err(|e| {
+        log::error!("health check failed: {e}");
+        ApiError::Unavailable
+    })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })))
+}
+
+/// Read from the keys directory on every call, so `keys rotate` shows up without a restart.
+async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let jwks = KeyStore::new(&state.keys_dir).jwks().map_err(|e| {
+        log::error!("cannot read JWKS: {e}");
+        ApiError::Unavailable
+    })?;
+    Ok(HttpResponse::Ok().json(jwks))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound("no such route".into()))
+}
+
+/// Runs the server until it is stopped.
+pub async fn run(state: AppState, listen: &str, workers: usize) -> std::io::Result<()> {
+    let state = web::Data::new(state);
+    HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(limits::limit_headers))
+            .configure(configure)
+    })
+    .workers(workers)
+    .backlog(4096)
+    .bind(listen)?
+    .run()
+    .await
+}

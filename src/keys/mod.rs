@@ -1,0 +1,261 @@
+//! The keys directory: signing keys, their certificates and a manifest of their states.
+//!
+//! Keys are files, not database rows, so several wvs-auth instances can share one directory
+//! (or a copy of it) and a registry can read the bundle straight from it. Rotation without
+//! downtime: `rotate` publishes a new key, `activate` makes it the signer once registries
+//! trust it, `retire` withdraws the old one.
+
+mod material;
+mod signer;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use material::{jwk_for_key, KeyMaterial};
+pub use signer::JwtSigner;
+
+const MANIFEST: &str = "keys.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("keys directory {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("keys manifest {0} is malformed: {1}")]
+    Manifest(String, serde_json::Error),
+    #[error("no active signing key in {0}: run `wvs-auth keys init`")]
+    NoActiveKey(String),
+    #[error("no key with kid {0}")]
+    UnknownKid(String),
+    #[error("key {0} is {1}: {2}")]
+    BadState(String, KeyState, &'static str),
+    #[error("private key {0} is readable by every user (mode {1:o}); run chmod 600 on it")]
+    WorldReadable(String, u32),
+    #[error("key generation or parsing failed: {0}")]
+    Crypto(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    /// Signs new tokens and is published.
+    Active,
+    /// Published in the bundle and JWKS so registries trust it, but not signing (yet or any more).
+    Published,
+    /// Neither signs nor is published.
+    Retired,
+}
+
+impl std::fmt::Display for KeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            KeyState::Active => "active",
+            KeyState::Published => "published",
+            KeyState::Retired => "retired",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyMeta {
+    pub kid: String,
+    pub alg: String,
+    pub state: KeyState,
+    pub created_at: DateTime<Utc>,
+}
+
+impl KeyMeta {
+    pub fn is_published(&self) -> bool {
+        self.state != KeyState::Retired
+    }
+}
+
+pub struct KeyStore {
+    dir: PathBuf,
+}
+
+impl KeyStore {
+    pub fn new(dir: &Path) -> Self {
+        Self { dir: dir.to_path_buf() }
+    }
+
+    fn io(&self, e: std::io::Error) -> KeyError {
+        KeyError::Io(self.dir.display().to_string(), e)
+    }
+
+    fn key_path(&self, kid: &str) -> PathBuf {
+        self.dir.join(format!("{kid}.key.pem"))
+    }
+
+    fn cert_path(&self, kid: &str) -> PathBuf {
+        self.dir.join(format!("{kid}.crt.pem"))
+    }
+
+    pub fn list(&self) -> Result<Vec<KeyMeta>, KeyError> {
+        let path = self.dir.join(MANIFEST);
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| KeyError::Manifest(path.display().to_string(), e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    fn save(&self, keys: &[KeyMeta]) -> Result<(), KeyError> {
+        let tmp = self.dir.join(format!("{MANIFEST}.tmp"));
+        let body = serde_json::to_vec_pretty(keys)
+            .map_err(|e| KeyError::Manifest(tmp.display().to_string(), e))?;
+        fs::write(&tmp, body).map_err(|e| self.io(e))?;
+        fs::rename(&tmp, self.dir.join(MANIFEST)).map_err(|e| self.io(e))
+    }
+
+    /// Makes sure an active key exists. Returns the new key's metadata if one was created.
+    pub fn init(&self) -> Result<Option<KeyMeta>, KeyError> {
+        let mut keys = self.list()?;
+        if keys.iter().any(|k| k.state == KeyState::Active) {
+            return Ok(None);
+        }
+        let meta = self.generate(KeyState::Active)?;
+        keys.push(meta.clone());
+        self.save(&keys)?;
+        Ok(Some(meta))
+    }
+
+    /// Publishes a new key without signing with it.
+    pub fn rotate(&self) -> Result<KeyMeta, KeyError> {
+        let mut keys = self.list()?;
+        let meta = self.generate(KeyState::Published)?;
+        keys.push(meta.clone());
+        self.save(&keys)?;
+        Ok(meta)
+    }
+
+    /// Makes a published key the signer; the previous signer stays published.
+    pub fn activate(&self, kid: &str) -> Result<(), KeyError> {
+        let mut keys = self.list()?;
+        let target = keys
+            .iter()
+            .position(|k| k.kid == kid)
+            .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
+        if keys[target].state == KeyState::Retired {
+            return Err(KeyError::BadState(kid.into(), KeyState::Retired, "rotate a new key instead"));
+        }
+        for k in keys.iter_mut().filter(|k| k.state == KeyState::Active) {
+            k.state = KeyState::Published;
+        }
+        keys[target].state = KeyState::Active;
+        self.save(&keys)
+    }
+
+    /// Withdraws a key from the bundle and JWKS. The active key cannot be retired.
+    pub fn retire(&self, kid: &str) -> Result<(), KeyError> {
+        let mut keys = self.list()?;
+        let key = keys
+            .iter_mut()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
+        if key.state == KeyState::Active {
+            return Err(KeyError::BadState(kid.into(), KeyState::Active, "activate another key first"));
+        }
+        key.state = KeyState::Retired;
+        self.save(&keys)
+    }
+
+    fn generate(&self, state: KeyState) -> Result<KeyMeta, KeyError> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
+        let material = KeyMaterial::generate_rsa()?;
+        let kid = material.kid.clone();
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(self.key_path(&kid))
+            .map_err(|e| self.io(e))?;
+        file.write_all(material.private_pem.as_bytes()).map_err(|e| self.io(e))?;
+        fs::write(self.cert_path(&kid), material.cert_pem.as_bytes()).map_err(|e| self.io(e))?;
+        Ok(KeyMeta { kid, alg: "RS256".into(), state, created_at: Utc::now() })
+    }
+
+    fn read_private(&self, kid: &str) -> Result<String, KeyError> {
+        fs::read_to_string(self.key_path(kid)).map_err(|e| self.io(e))
+    }
+
+    fn read_cert(&self, kid: &str) -> Result<String, KeyError> {
+        fs::read_to_string(self.cert_path(kid)).map_err(|e| self.io(e))
+    }
+
+    /// PEM certificates of every published key: what a registry's `rootcertbundle` reads.
+    pub fn bundle(&self) -> Result<String, KeyError> {
+        let mut out = String::new();
+        for key in self.list()?.iter().filter(|k| k.is_published()) {
+            out.push_str(&self.read_cert(&key.kid)?);
+        }
+        Ok(out)
+    }
+
+    /// The JWKS document of every published key (distribution 3.x's `jwks` option).
+    pub fn jwks(&self) -> Result<serde_json::Value, KeyError> {
+        let mut keys = Vec::new();
+        for key in self.list()?.iter().filter(|k| k.is_published()) {
+            keys.push(jwk_for_key(&self.read_private(&key.kid)?, &key.kid, &key.alg)?);
+        }
+        Ok(serde_json::json!({ "keys": keys }))
+    }
+
+    /// Loads the active key for signing, refusing a private key other users can read.
+    pub fn signer(&self) -> Result<JwtSigner, KeyError> {
+        let keys = self.list()?;
+        let active = keys
+            .iter()
+            .find(|k| k.state == KeyState::Active)
+            .ok_or_else(|| KeyError::NoActiveKey(self.dir.display().to_string()))?;
+        let key_path = self.key_path(&active.kid);
+        let mode = fs::metadata(&key_path).map_err(|e| self.io(e))?.permissions().mode();
+        if mode & 0o004 != 0 {
+            return Err(KeyError::WorldReadable(key_path.display().to_string(), mode & 0o777));
+        }
+        let pem = fs::read_to_string(&key_path).map_err(|e| self.io(e))?;
+        let cert = self.read_cert(&active.kid)?;
+        JwtSigner::from_pem(&active.kid, &pem, &cert)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_rotate_activate_retire() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(dir.path());
+        let first = store.init().expect("init").expect("created");
+        assert!(store.init().expect("init again").is_none(), "init is idempotent");
+        let mode = fs::metadata(store.key_path(&first.kid)).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        let second = store.rotate().expect("rotate");
+        assert_eq!(store.bundle().expect("bundle").matches("BEGIN CERTIFICATE").count(), 2);
+        assert_eq!(store.signer().expect("signer").kid(), first.kid, "rotate does not sign");
+
+        store.activate(&second.kid).expect("activate");
+        assert_eq!(store.signer().expect("signer").kid(), second.kid);
+        assert!(store.retire(&second.kid).is_err(), "active key cannot retire");
+        store.retire(&first.kid).expect("retire");
+        assert_eq!(store.bundle().expect("bundle").matches("BEGIN CERTIFICATE").count(), 1);
+        assert_eq!(store.jwks().expect("jwks")["keys"][0]["kid"], second.kid);
+    }
+
+    #[test]
+    fn refuses_world_readable_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(dir.path());
+        let meta = store.init().expect("init").expect("created");
+        fs::set_permissions(store.key_path(&meta.kid), fs::Permissions::from_mode(0o644))
+            .expect("chmod");
+        assert!(matches!(store.signer(), Err(KeyError::WorldReadable(..))));
+    }
+}

@@ -1,0 +1,12 @@
+//! wvs-auth: deploy tokens for container registries, git and package realms.
+//! See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod registry;
+pub mod usage;

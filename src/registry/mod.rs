@@ -1,0 +1,49 @@
+//! The container-registry realm: what a token request asks, what it is granted, and the JWT
+//! that carries the answer to the registry.
+
+pub mod token;
+
+use crate::domain::access::{may_use_registry, registry_actions};
+use crate::domain::principal::Principal;
+use crate::domain::scope::ResourceScope;
+use crate::domain::store::{ProjectDirectory, StoreError};
+
+pub use token::{Access, TokenIssuer};
+
+/// Why a principal gets nothing from the registry at all (403, not a 200 with empty access).
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error("deploy token lacks read_registry/write_registry")]
+    NoRegistryScope,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The granted subset of `requested`: scopes with nothing left are dropped, never refused.
+pub fn grant(
+    directory: &dyn ProjectDirectory,
+    principal: &Principal,
+    requested: &[ResourceScope],
+) -> Result<Vec<Access>, GrantError> {
+    if !may_use_registry(principal) {
+        return Err(GrantError::NoRegistryScope);
+    }
+    let mut granted = Vec::with_capacity(requested.len());
+    for scope in requested {
+        let project = if scope.resource_type == "repository" {
+            directory.owning_project(&scope.name)?
+        } else {
+            None
+        };
+        let actions = registry_actions(principal, scope, project.as_ref());
+        if !actions.is_empty() {
+            granted.push(Access {
+                resource_type: scope.resource_type.clone(),
+                class: scope.class.clone(),
+                name: scope.name.clone(),
+                actions,
+            });
+        }
+    }
+    Ok(granted)
+}
