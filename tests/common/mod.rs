@@ -1,0 +1,164 @@
+//! Shared harness for integration tests: a temporary data/keys directory, the real
+//! `wvs-auth` binary, and servers started on free 127.0.0.1 ports and killed on drop.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_wvs-auth");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// Polls `url` until it answers 200, for at most `limit`.
+pub fn wait_ready(url: &str, limit: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(r) = ureq::get(url).timeout(Duration::from_millis(500)).call() {
+            if r.status() == 200 {
+                return;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{url} not ready after {limit:?}");
+}
+
+/// A deploy token as `token create --json` printed it.
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub id: i64,
+    pub username: String,
+    pub secret: String,
+}
+
+/// One wvs-auth installation: a data dir and a keys dir in a temp directory.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("tempdir") }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn keys_dir(&self) -> PathBuf {
+        self.dir.path().join("keys")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The binary with this env's directories, optionally behind a wrapper (e.g. faketime).
+    pub fn command(&self, wrapper: &[&str]) -> Command {
+        let mut cmd = match wrapper.split_first() {
+            None => Command::new(BIN),
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(BIN);
+                c
+            }
+        };
+        cmd.arg("--data-dir").arg(self.data_dir()).arg("--keys-dir").arg(self.keys_dir());
+        cmd.env_remove("WVS_AUTH_CONFIG");
+        cmd
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command(&[]).args(args).output().expect("run wvs-auth")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn cli_ok(&self, args: &[&str]) -> String {
+        let out = self.cli(args);
+        assert!(
+            out.status.success(),
+            "wvs-auth {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf-8 stdout")
+    }
+
+    /// `token create … --json`, parsed. `owner` is `["--project", "acme/app"]` or similar.
+    pub fn token(&self, owner: &[&str], scopes: &str, extra: &[&str]) -> Token {
+        self.token_with(&[], owner, scopes, extra)
+    }
+
+    pub fn token_with(&self, wrapper: &[&str], owner: &[&str], scopes: &str, extra: &[&str]) -> Token {
+        let mut args = vec!["token", "create"];
+        args.extend_from_slice(owner);
+        args.extend_from_slice(&["--name", "test", "--scopes", scopes, "--json"]);
+        args.extend_from_slice(extra);
+        let out = self.command(wrapper).args(&args).output().expect("run wvs-auth");
+        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        Token {
+            id: v["id"].as_i64().expect("id"),
+            username: v["username"].as_str().expect("username").to_string(),
+            secret: v["token"].as_str().expect("token").to_string(),
+        }
+    }
+
+    /// Writes `keys bundle` to a file (creating keys if needed) and returns its path.
+    pub fn bundle(&self) -> PathBuf {
+        self.cli_ok(&["keys", "init"]);
+        let path = self.path("bundle.pem");
+        std::fs::write(&path, self.cli_ok(&["keys", "bundle"])).expect("write bundle");
+        path
+    }
+
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        self.serve_with(&[], extra)
+    }
+
+    /// Starts `serve` on a free port (behind `wrapper`, if any) and waits until healthy.
+    pub fn serve_with(&self, wrapper: &[&str], extra: &[&str]) -> Server {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let log = std::fs::File::create(self.path(&format!("serve-{port}.log"))).expect("log");
+        let child = self
+            .command(wrapper)
+            .args(["serve", "--listen", &listen, "--workers", "2"])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn serve");
+        let server = Server { child, url: format!("http://{listen}"), port };
+        wait_ready(&format!("{}/-/health", server.url), Duration::from_secs(20));
+        server
+    }
+}
+
+/// A running process killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Is `program` on PATH?
+pub fn have(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|d| Path::new(&d).join(program).is_file()))
+        .unwrap_or(false)
+}
