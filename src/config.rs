@@ -42,9 +42,8 @@ impl FileConfig {
         };
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text).map_err(|e| {
-            Error::Config(format!("{}: {}", path.display(), e.message()))
-        })
+        toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
     }
 }
 
@@ -74,7 +73,10 @@ pub struct ServeFlags {
 
 impl ServeConfig {
     pub fn resolve(flags: ServeFlags, file: &FileConfig) -> Result<Self, Error> {
-        let token_ttl = flags.token_ttl.or(file.token_ttl).unwrap_or(DEFAULT_TOKEN_TTL);
+        let token_ttl = flags
+            .token_ttl
+            .or(file.token_ttl)
+            .unwrap_or(DEFAULT_TOKEN_TTL);
         if !(MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&token_ttl) {
             return Err(Error::Config(format!(
                 "token TTL {token_ttl} must be between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL} seconds"
@@ -83,7 +85,9 @@ impl ServeConfig {
         let services = if !flags.services.is_empty() {
             flags.services
         } else {
-            file.services.clone().unwrap_or_else(|| vec![DEFAULT_SERVICE.to_string()])
+            file.services
+                .clone()
+                .unwrap_or_else(|| vec![DEFAULT_SERVICE.to_string()])
         };
         if services.iter().any(|s| s.is_empty()) {
             return Err(Error::Config("service names must not be empty".into()));
@@ -112,8 +116,14 @@ impl ServeConfig {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
             .max(1);
         Ok(Self {
-            listen: flags.listen.or(file.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into()),
-            issuer: flags.issuer.or(file.issuer.clone()).unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            listen: flags
+                .listen
+                .or(file.listen.clone())
+                .unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            issuer: flags
+                .issuer
+                .or(file.issuer.clone())
+                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
             services,
             token_ttl,
             workers,
@@ -131,7 +141,10 @@ mod tests {
         let file: FileConfig =
             toml::from_str("issuer = \"from-file\"\ntoken_ttl = 120\nservices = [\"a\", \"b\"]")
                 .expect("toml");
-        let flags = ServeFlags { issuer: Some("from-flag".into()), ..Default::default() };
+        let flags = ServeFlags {
+            issuer: Some("from-flag".into()),
+            ..Default::default()
+        };
         let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
         assert_eq!(cfg.issuer, "from-flag");
         assert_eq!(cfg.token_ttl, 120);
@@ -141,7 +154,10 @@ mod tests {
 
     #[test]
     fn rejects_short_ttl_and_unknown_keys() {
-        let flags = ServeFlags { token_ttl: Some(5), ..Default::default() };
+        let flags = ServeFlags {
+            token_ttl: Some(5),
+            ..Default::default()
+        };
         assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
         assert!(toml::from_str::<FileConfig>("isuer = \"typo\"").is_err());
     }

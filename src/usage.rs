@@ -31,7 +31,10 @@ impl UsageRecorder {
             return;
         }
         if let Err(e) = store.record_last_used(&batch) {
-            log::warn!("could not record last_used_at for {} tokens: {e}", batch.len());
+            log::warn!(
+                "could not record last_used_at for {} tokens: {e}",
+                batch.len()
+            );
         }
     }
 

@@ -46,7 +46,10 @@ pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
         KeysCommand::Jwks => print_json(&keys.jwks()?)?,
         KeysCommand::Rotate => {
             let meta = keys.rotate()?;
-            println!("published key {}; reload registries' bundle, then `keys activate {}`", meta.kid, meta.kid);
+            println!(
+                "published key {}; reload registries' bundle, then `keys activate {}`",
+                meta.kid, meta.kid
+            );
         }
         KeysCommand::Activate { kid } => {
             keys.activate(&kid)?;
@@ -62,7 +65,13 @@ pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
                 print_json(&list)?;
             } else {
                 for k in list {
-                    println!("{}  {}  {:<9}  {}", k.kid, k.alg, k.state.to_string(), k.created_at.to_rfc3339());
+                    println!(
+                        "{}  {}  {:<9}  {}",
+                        k.kid,
+                        k.alg,
+                        k.state.to_string(),
+                        k.created_at.to_rfc3339()
+                    );
                 }
             }
         }

@@ -16,7 +16,11 @@ use crate::config::FileConfig;
 use crate::error::Error;
 
 #[derive(Parser)]
-#[command(name = "wvs-auth", version, about = "Deploy-token auth server for container registries")]
+#[command(
+    name = "wvs-auth",
+    version,
+    about = "Deploy-token auth server for container registries"
+)]
 pub struct Cli {
     /// TOML file with defaults for any flag (data_dir, keys_dir, listen, issuer, services, ...)
     #[arg(long, global = true, env = "WVS_AUTH_CONFIG", value_name = "FILE")]
@@ -69,7 +73,11 @@ impl Context {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(
-        if matches!(cli.command, Command::Serve(_)) { "info" } else { "warn" },
+        if matches!(cli.command, Command::Serve(_)) {
+            "info"
+        } else {
+            "warn"
+        },
     ))
     .init();
     match execute(cli) {
@@ -84,8 +92,14 @@ pub fn run() -> ExitCode {
 fn execute(cli: Cli) -> Result<(), Error> {
     let file = FileConfig::load(cli.config.as_deref())?;
     let ctx = Context {
-        data_dir: cli.data_dir.or(file.data_dir.clone()).unwrap_or_else(|| "data".into()),
-        keys_dir: cli.keys_dir.or(file.keys_dir.clone()).unwrap_or_else(|| "keys".into()),
+        data_dir: cli
+            .data_dir
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| "data".into()),
+        keys_dir: cli
+            .keys_dir
+            .or(file.keys_dir.clone())
+            .unwrap_or_else(|| "keys".into()),
         file,
     };
     match cli.command {

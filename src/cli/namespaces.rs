@@ -50,12 +50,14 @@ pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
             if json {
                 let rows: Vec<_> = groups
                     .iter()
-                    .map(|g| json!({
-                        "id": g.id,
-                        "path": g.path.as_str(),
-                        "parent_id": g.parent_id,
-                        "created_at": g.created_at,
-                    }))
+                    .map(|g| {
+                        json!({
+                            "id": g.id,
+                            "path": g.path.as_str(),
+                            "parent_id": g.parent_id,
+                            "created_at": g.created_at,
+                        })
+                    })
                     .collect();
                 print_json(&rows)?;
             } else {
@@ -83,12 +85,14 @@ pub fn run_project(ctx: &Context, cmd: ProjectCommand) -> Result<(), Error> {
             if json {
                 let rows: Vec<_> = projects
                     .iter()
-                    .map(|p| json!({
-                        "id": p.id,
-                        "path": p.path.as_str(),
-                        "visibility": p.visibility.as_str(),
-                        "created_at": p.created_at,
-                    }))
+                    .map(|p| {
+                        json!({
+                            "id": p.id,
+                            "path": p.path.as_str(),
+                            "visibility": p.visibility.as_str(),
+                            "created_at": p.created_at,
+                        })
+                    })
                     .collect();
                 print_json(&rows)?;
             } else {

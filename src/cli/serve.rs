@@ -56,7 +56,11 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     let db = ctx.db()?;
     let keys = ctx.keys();
     if let Some(created) = keys.init()? {
-        log::info!("created signing key {} in {}", created.kid, ctx.keys_dir.display());
+        log::info!(
+            "created signing key {} in {}",
+            created.kid,
+            ctx.keys_dir.display()
+        );
     }
     let signer = keys.signer()?;
     log::info!(
@@ -74,7 +78,11 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         db,
         directory: store.clone(),
         tokens: store.clone(),
-        issuer: TokenIssuer { signer, issuer: config.issuer, ttl_secs: config.token_ttl },
+        issuer: TokenIssuer {
+            signer,
+            issuer: config.issuer,
+            ttl_secs: config.token_ttl,
+        },
         services: config.services,
         throttle: Throttle::new(config.throttle),
         usage: usage.clone(),

@@ -69,12 +69,18 @@ fn resolve_owner(ctx: &Context, owner: &OwnerArgs) -> Result<TokenOwner, Error> 
         let p = db
             .find_project(&path)?
             .ok_or_else(|| Error::NotFound(format!("project {path} does not exist")))?;
-        Ok(TokenOwner::Project { id: p.id, path: p.path })
+        Ok(TokenOwner::Project {
+            id: p.id,
+            path: p.path,
+        })
     } else {
         let g = db
             .find_group(&path)?
             .ok_or_else(|| Error::NotFound(format!("group {path} does not exist")))?;
-        Ok(TokenOwner::Group { id: g.id, path: g.path })
+        Ok(TokenOwner::Group {
+            id: g.id,
+            path: g.path,
+        })
     }
 }
 
@@ -90,7 +96,14 @@ fn token_json(t: &DeployToken) -> serde_json::Value {
 
 pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
     match cmd {
-        TokenCommand::Create { owner, name, scopes, expires_at, username, json } => {
+        TokenCommand::Create {
+            owner,
+            name,
+            scopes,
+            expires_at,
+            username,
+            json,
+        } => {
             validate_name(&name)?;
             let scopes = parse_scopes([scopes.as_str()])?;
             let expires_at = expires_at
@@ -125,7 +138,9 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                     token.expires_at.map_or("never".to_string(), |d| format!("{d}T00:00:00Z")),
                     secret.expose()
                 );
-                eprintln!("Copy the token now: it is stored only as a digest and cannot be shown again.");
+                eprintln!(
+                    "Copy the token now: it is stored only as a digest and cannot be shown again."
+                );
             }
         }
         TokenCommand::List { owner, json } => {
@@ -159,7 +174,11 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                         t.id,
                         state,
                         t.username(),
-                        t.scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+                        t.scopes
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
                         t.name
                     );
                 }

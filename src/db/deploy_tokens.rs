@@ -60,8 +60,14 @@ fn build(raw: RawToken) -> Result<DeployToken, DbError> {
     let corrupt = |what: &str| DbError::Corrupt(format!("deploy token {}: {what}", raw.id));
     let path = |p: &str| NamespacePath::parse(p).map_err(|e| corrupt(&e.to_string()));
     let owner = match (&raw.project, &raw.group) {
-        (Some((id, p)), None) => TokenOwner::Project { id: *id, path: path(p)? },
-        (None, Some((id, p))) => TokenOwner::Group { id: *id, path: path(p)? },
+        (Some((id, p)), None) => TokenOwner::Project {
+            id: *id,
+            path: path(p)?,
+        },
+        (None, Some((id, p))) => TokenOwner::Group {
+            id: *id,
+            path: path(p)?,
+        },
         _ => return Err(corrupt("owner")),
     };
     let scopes = raw
@@ -141,8 +147,11 @@ impl Db {
             TokenOwner::Group { id, .. } => ("t.group_id", *id),
         };
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!("{SELECT} WHERE {column} = ?1 ORDER BY t.id"))?;
-        let rows = stmt.query_map([id], from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("{SELECT} WHERE {column} = ?1 ORDER BY t.id"))?;
+        let rows = stmt
+            .query_map([id], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(build).collect()
     }
 
@@ -173,7 +182,9 @@ impl Db {
         if exists {
             Ok(Revocation::AlreadyRevoked)
         } else {
-            Err(DbError::NotFound(format!("deploy token {id} does not exist")))
+            Err(DbError::NotFound(format!(
+                "deploy token {id} does not exist"
+            )))
         }
     }
 }

@@ -13,7 +13,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, Option<i64>, String
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-fn build((id, path, parent_id, created_at): (i64, String, Option<i64>, String)) -> Result<Group, DbError> {
+fn build(
+    (id, path, parent_id, created_at): (i64, String, Option<i64>, String),
+) -> Result<Group, DbError> {
     Ok(Group {
         id,
         path: NamespacePath::parse(&path).map_err(|e| DbError::Corrupt(e.to_string()))?,
@@ -30,11 +32,15 @@ impl Db {
         let parent_id = match path.parent() {
             None => None,
             Some(parent) => Some(
-                tx.query_row("SELECT id FROM groups WHERE path = ?1", [parent.as_str()], |r| {
-                    r.get::<_, i64>(0)
-                })
+                tx.query_row(
+                    "SELECT id FROM groups WHERE path = ?1",
+                    [parent.as_str()],
+                    |r| r.get::<_, i64>(0),
+                )
                 .optional()?
-                .ok_or_else(|| DbError::NotFound(format!("parent group {parent} does not exist")))?,
+                .ok_or_else(|| {
+                    DbError::NotFound(format!("parent group {parent} does not exist"))
+                })?,
             ),
         };
         let taken: bool = tx.query_row(
@@ -59,7 +65,12 @@ impl Db {
         })?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(Group { id, path: path.clone(), parent_id, created_at: now })
+        Ok(Group {
+            id,
+            path: path.clone(),
+            parent_id,
+            created_at: now,
+        })
     }
 
     pub fn find_group(&self, path: &NamespacePath) -> Result<Option<Group>, DbError> {
@@ -73,8 +84,11 @@ impl Db {
 
     pub fn list_groups(&self) -> Result<Vec<Group>, DbError> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM groups ORDER BY path"))?;
-        let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM groups ORDER BY path"))?;
+        let rows = stmt
+            .query_map([], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(build).collect()
     }
 }

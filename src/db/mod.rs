@@ -94,7 +94,10 @@ fn migrate(conn: &mut Connection, schema: &str) -> Result<(), DbError> {
     let blocks = migration_blocks(schema);
     let known = blocks.last().map(|(v, _)| *v).unwrap_or(0);
     if current > known {
-        return Err(DbError::TooNew { found: current, known });
+        return Err(DbError::TooNew {
+            found: current,
+            known,
+        });
     }
     for (version, sql) in blocks.into_iter().filter(|(v, _)| *v > current) {
         let tx = conn.transaction()?;
@@ -151,11 +154,14 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         let v1 = "-- migrate: 1\nCREATE TABLE t (a INTEGER);\n";
         migrate(&mut conn, v1).expect("v1");
-        conn.execute("INSERT INTO t (a) VALUES (7)", []).expect("insert");
+        conn.execute("INSERT INTO t (a) VALUES (7)", [])
+            .expect("insert");
         let v2 = format!("{v1}-- migrate: 2\nALTER TABLE t ADD COLUMN b TEXT;\n");
         migrate(&mut conn, &v2).expect("v2");
         migrate(&mut conn, &v2).expect("v2 again is a no-op");
-        let a: i64 = conn.query_row("SELECT a FROM t", [], |r| r.get(0)).expect("row kept");
+        let a: i64 = conn
+            .query_row("SELECT a FROM t", [], |r| r.get(0))
+            .expect("row kept");
         assert_eq!(a, 7);
         let err = migrate(&mut conn, v1).expect_err("older binary must refuse");
         assert!(matches!(err, DbError::TooNew { found: 2, known: 1 }));

@@ -13,7 +13,13 @@ const COLUMNS: &str = "id, path, group_id, visibility, created_at";
 type RawProject = (i64, String, Option<i64>, String, String);
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RawProject> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
 fn build((id, path, group_id, visibility, created_at): RawProject) -> Result<Project, DbError> {
@@ -38,9 +44,11 @@ impl Db {
         let group_id = match path.parent() {
             None => None,
             Some(parent) => Some(
-                tx.query_row("SELECT id FROM groups WHERE path = ?1", [parent.as_str()], |r| {
-                    r.get::<_, i64>(0)
-                })
+                tx.query_row(
+                    "SELECT id FROM groups WHERE path = ?1",
+                    [parent.as_str()],
+                    |r| r.get::<_, i64>(0),
+                )
                 .optional()?
                 .ok_or_else(|| DbError::NotFound(format!("group {parent} does not exist")))?,
             ),
@@ -67,7 +75,13 @@ impl Db {
         })?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
-        Ok(Project { id, path: path.clone(), group_id, visibility, created_at: now })
+        Ok(Project {
+            id,
+            path: path.clone(),
+            group_id,
+            visibility,
+            created_at: now,
+        })
     }
 
     pub fn find_project(&self, path: &NamespacePath) -> Result<Option<Project>, DbError> {
@@ -83,7 +97,9 @@ impl Db {
         let conn = self.conn()?;
         let mut stmt =
             conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects ORDER BY path"))?;
-        let rows = stmt.query_map([], from_row)?.collect::<Result<Vec<_>, _>>()?;
+        let rows = stmt
+            .query_map([], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(build).collect()
     }
 

@@ -104,7 +104,10 @@ mod tests {
         let app = project(1, "acme/app", Visibility::Private);
         let other = project(2, "acme/other", Visibility::Private);
         let t = token(
-            TokenOwner::Project { id: 1, path: path("acme/app") },
+            TokenOwner::Project {
+                id: 1,
+                path: path("acme/app"),
+            },
             &[TokenScope::ReadRegistry, TokenScope::WriteRegistry],
         );
         let s = scope("repository:acme/app:pull,push,delete,*");
@@ -118,7 +121,10 @@ mod tests {
     fn write_only_token_pushes_without_pull() {
         let app = project(1, "acme/app", Visibility::Private);
         let t = token(
-            TokenOwner::Project { id: 1, path: path("acme/app") },
+            TokenOwner::Project {
+                id: 1,
+                path: path("acme/app"),
+            },
             &[TokenScope::WriteRegistry],
         );
         let s = scope("repository:acme/app:pull,push");
@@ -130,7 +136,10 @@ mod tests {
         let deep = project(5, "acme/platform/api", Visibility::Private);
         let sibling = project(6, "acmecorp/api", Visibility::Private);
         let t = token(
-            TokenOwner::Group { id: 9, path: path("acme") },
+            TokenOwner::Group {
+                id: 9,
+                path: path("acme"),
+            },
             &[TokenScope::ReadRegistry],
         );
         let s = scope("repository:acme/platform/api:pull");
@@ -144,9 +153,15 @@ mod tests {
         let public = project(1, "oss/lib", Visibility::Public);
         let internal = project(2, "corp/lib", Visibility::Internal);
         let s = scope("repository:oss/lib:pull,push");
-        assert_eq!(registry_actions(&Principal::Anonymous, &s, Some(&public)), vec!["pull"]);
+        assert_eq!(
+            registry_actions(&Principal::Anonymous, &s, Some(&public)),
+            vec!["pull"]
+        );
         let stranger = token(
-            TokenOwner::Project { id: 7, path: path("x/y") },
+            TokenOwner::Project {
+                id: 7,
+                path: path("x/y"),
+            },
             &[TokenScope::ReadRegistry],
         );
         let s = scope("repository:corp/lib:pull");
@@ -157,7 +172,10 @@ mod tests {
     #[test]
     fn catalog_never_granted() {
         let t = token(
-            TokenOwner::Group { id: 9, path: path("acme") },
+            TokenOwner::Group {
+                id: 9,
+                path: path("acme"),
+            },
             &[TokenScope::ReadRegistry, TokenScope::WriteRegistry],
         );
         let s = scope("registry:catalog:*");
@@ -167,7 +185,10 @@ mod tests {
     #[test]
     fn package_only_token_may_not_use_registry() {
         let t = token(
-            TokenOwner::Group { id: 9, path: path("acme") },
+            TokenOwner::Group {
+                id: 9,
+                path: path("acme"),
+            },
             &[TokenScope::ReadPackageRegistry],
         );
         assert!(!may_use_registry(&t));

@@ -292,8 +292,14 @@ mod tests {
     #[test]
     fn expiry_is_midnight_utc() {
         let d = NaiveDate::from_ymd_opt(2026, 12, 1).expect("date");
-        let before = Utc.with_ymd_and_hms(2026, 11, 30, 23, 59, 59).single().expect("t");
-        let at = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).single().expect("t");
+        let before = Utc
+            .with_ymd_and_hms(2026, 11, 30, 23, 59, 59)
+            .single()
+            .expect("t");
+        let at = Utc
+            .with_ymd_and_hms(2026, 12, 1, 0, 0, 0)
+            .single()
+            .expect("t");
         assert!(!is_expired(Some(d), before));
         assert!(is_expired(Some(d), at));
         assert!(!is_expired(None, at));
@@ -303,9 +309,21 @@ mod tests {
     fn expiry_must_be_future_and_well_formed() {
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
         assert!(parse_expiry("2026-11-26", today).is_ok());
-        assert!(matches!(parse_expiry("2026-11-25", today), Err(TokenError::PastDate(_))));
-        for bad in ["2026-13-01", "26-11-30", "2026-11-30T00:00", "tomorrow", "2026-2-3"] {
-            assert!(matches!(parse_expiry(bad, today), Err(TokenError::BadDate(_))), "{bad}");
+        assert!(matches!(
+            parse_expiry("2026-11-25", today),
+            Err(TokenError::PastDate(_))
+        ));
+        for bad in [
+            "2026-13-01",
+            "26-11-30",
+            "2026-11-30T00:00",
+            "tomorrow",
+            "2026-2-3",
+        ] {
+            assert!(
+                matches!(parse_expiry(bad, today), Err(TokenError::BadDate(_))),
+                "{bad}"
+            );
         }
     }
 

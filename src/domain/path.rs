@@ -123,12 +123,17 @@ mod tests {
 
     #[test]
     fn rejects_bad_paths() {
-        for bad in ["", "/", "Acme", "a b", "-a", "a-", "a//b", "a/../b", "x.git", "a/$(id)"] {
+        for bad in [
+            "", "/", "Acme", "a b", "-a", "a-", "a//b", "a/../b", "x.git", "a/$(id)",
+        ] {
             assert!(NamespacePath::parse(bad).is_err(), "{bad:?} accepted");
         }
         let deep = vec!["a"; MAX_DEPTH + 1].join("/");
         assert_eq!(NamespacePath::parse(&deep), Err(PathError::TooDeep));
-        assert_eq!(NamespacePath::parse(&"a".repeat(256)), Err(PathError::TooLong));
+        assert_eq!(
+            NamespacePath::parse(&"a".repeat(256)),
+            Err(PathError::TooLong)
+        );
     }
 
     #[test]

@@ -103,7 +103,9 @@ where
 }
 
 fn is_word(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+    !s.is_empty()
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
 }
 
 /// Names are repository paths, possibly with `host:port/`; no whitespace or controls.
@@ -142,8 +144,11 @@ mod tests {
 
     #[test]
     fn splits_space_separated_and_repeated() {
-        let all = parse_all(["repository:a/b:pull repository:c/d:push", "registry:catalog:*"])
-            .expect("valid");
+        let all = parse_all([
+            "repository:a/b:pull repository:c/d:push",
+            "registry:catalog:*",
+        ])
+        .expect("valid");
         assert_eq!(all.len(), 3);
     }
 
@@ -175,5 +180,42 @@ mod tests {
     fn duplicate_actions_collapse() {
         let s = ResourceScope::parse("repository:a:pull,pull,push").expect("valid");
         assert_eq!(s.actions, vec!["pull", "push"]);
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn never_panics(raw in ".{0,300}") {
+                let _ = ResourceScope::parse(&raw);
+                let _ = parse_all([raw.as_str()]);
+            }
+
+            #[test]
+            fn never_panics_on_scope_like_text(raw in "[a-z():/*,.@ -]{0,80}") {
+                let _ = parse_all([raw.as_str()]);
+            }
+
+            /// Whatever parses prints back to a string that parses to the same scope.
+            #[test]
+            fn round_trips(
+                ty in "[a-z]{1,12}",
+                class in proptest::option::of("[a-z]{1,8}"),
+                host in proptest::option::of("[a-z]{1,8}:[0-9]{1,5}"),
+                name in "[a-z0-9]{1,10}(/[a-z0-9._-]{1,10}){0,4}",
+                actions in proptest::collection::vec("[a-z]{1,8}|\\*", 1..4),
+            ) {
+                let name = match host { Some(h) => format!("{h}/{name}"), None => name };
+                let class_part = class.as_ref().map(|c| format!("({c})")).unwrap_or_default();
+                let raw = format!("{ty}{class_part}:{name}:{}", actions.join(","));
+                let parsed = ResourceScope::parse(&raw).expect("generated scope is valid");
+                prop_assert_eq!(&parsed.name, &name);
+                prop_assert_eq!(&parsed.class, &class);
+                let again = ResourceScope::parse(&parsed.to_string()).expect("printed scope parses");
+                prop_assert_eq!(again, parsed);
+            }
+        }
     }
 }

@@ -33,7 +33,10 @@ pub fn parse_basic(value: &[u8]) -> Result<Credentials, BasicError> {
         .map_err(|_| BasicError::BadBase64)?;
     let decoded = String::from_utf8(decoded).map_err(|_| BasicError::NotUtf8)?;
     let (username, secret) = decoded.split_once(':').ok_or(BasicError::NoColon)?;
-    Ok(Credentials { username: username.to_string(), secret: SecretString::from(secret) })
+    Ok(Credentials {
+        username: username.to_string(),
+        secret: SecretString::from(secret),
+    })
 }
 
 #[cfg(test)]
@@ -65,7 +68,10 @@ mod tests {
             Some(BasicError::NoColon)
         );
         let bad_utf8 = format!("Basic {}", STANDARD.encode([0xff, 0xfe, b':']));
-        assert_eq!(parse_basic(bad_utf8.as_bytes()).err(), Some(BasicError::NotUtf8));
+        assert_eq!(
+            parse_basic(bad_utf8.as_bytes()).err(),
+            Some(BasicError::NotUtf8)
+        );
         assert_eq!(parse_basic(&[0xff, 0x20]).err(), Some(BasicError::NotUtf8));
     }
 

@@ -38,11 +38,18 @@ struct TokenResponse {
 type Params = Vec<(String, String)>;
 
 fn first(params: &Params, key: &str) -> Option<String> {
-    params.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+    params
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
 }
 
 fn all(params: &Params, key: &str) -> Vec<String> {
-    params.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
+    params
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.clone())
+        .collect()
 }
 
 fn basic_credentials(req: &HttpRequest) -> Result<Option<Credentials>, ApiError> {
@@ -77,21 +84,25 @@ pub async fn post(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::BadRequest("could not read body".into()))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(ApiError::BadRequest(format!("body exceeds {MAX_BODY_BYTES} bytes")));
+            return Err(ApiError::BadRequest(format!(
+                "body exceeds {MAX_BODY_BYTES} bytes"
+            )));
         }
         body.extend_from_slice(&chunk);
     }
-    let params: Params = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| ApiError::BadRequest("body is not application/x-www-form-urlencoded".into()))?;
+    let params: Params = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        ApiError::BadRequest("body is not application/x-www-form-urlencoded".into())
+    })?;
     match first(&params, "grant_type").as_deref() {
         Some("password") => {}
         Some(_) => return Err(ApiError::UnsupportedGrantType),
         None => return Err(ApiError::BadRequest("grant_type is required".into())),
     }
     let credentials = match (first(&params, "username"), first(&params, "password")) {
-        (Some(username), Some(password)) => {
-            Some(Credentials { username, secret: SecretString::from(password) })
-        }
+        (Some(username), Some(password)) => Some(Credentials {
+            username,
+            secret: SecretString::from(password),
+        }),
         _ => basic_credentials(&req)?,
     };
     let request = TokenRequest {
@@ -117,13 +128,25 @@ fn respond(
     request: TokenRequest,
     started: Instant,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
-    let user = request.credentials.as_ref().map(|c| c.username.clone()).unwrap_or_default();
+    let ip = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let user = request
+        .credentials
+        .as_ref()
+        .map(|c| c.username.clone())
+        .unwrap_or_default();
     let service = request.service.clone().unwrap_or_default();
     let mut asked = Vec::new();
     let mut granted = Vec::new();
     let result = decide(state, &ip, request, &mut asked, &mut granted);
-    let outcome = Outcome { user: &user, service: &service, asked: &asked, granted: &granted };
+    let outcome = Outcome {
+        user: &user,
+        service: &service,
+        asked: &asked,
+        granted: &granted,
+    };
     log_request(&ip, &outcome, &result, started);
     result
 }
@@ -140,7 +163,7 @@ fn decide(
         .ok_or_else(|| ApiError::BadRequest("service is required".into()))?;
     *asked = parse_all(request.scopes.iter().map(String::as_str))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if !state.services.iter().any(|s| *s == service) {
+    if !state.services.contains(&service) {
         return Err(ApiError::NotFound(format!("unknown service {service:?}")));
     }
 
@@ -169,7 +192,10 @@ fn decide(
                     return Err(ApiError::Unavailable);
                 }
                 Err(reason) => {
-                    log::info!("authentication failed ip={ip} user={:?}: {reason}", credentials.username);
+                    log::info!(
+                        "authentication failed ip={ip} user={:?}: {reason}",
+                        credentials.username
+                    );
                     state.throttle.record_failure(&throttle_keys, now);
                     return Err(ApiError::Unauthorized);
                 }
@@ -188,7 +214,13 @@ fn decide(
     let now = Utc::now();
     let issued = state
         .issuer
-        .issue(&principal.subject(), principal.auth_type(), &service, granted, now)
+        .issue(
+            &principal.subject(),
+            principal.auth_type(),
+            &service,
+            granted,
+            now,
+        )
         .map_err(|e| {
             log::error!("signing failed: {e}");
             ApiError::Unavailable

@@ -15,7 +15,11 @@ pub struct ThrottleConfig {
 
 impl Default for ThrottleConfig {
     fn default() -> Self {
-        Self { max_failures: 30, window: Duration::from_secs(60), ban: Duration::from_secs(600) }
+        Self {
+            max_failures: 30,
+            window: Duration::from_secs(60),
+            ban: Duration::from_secs(600),
+        }
     }
 }
 
@@ -35,7 +39,10 @@ pub struct Throttle {
 
 impl Throttle {
     pub fn new(config: ThrottleConfig) -> Self {
-        Self { config, entries: Mutex::new(HashMap::new()) }
+        Self {
+            config,
+            entries: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Seconds left on the longest ban among `keys`, if any is banned.
@@ -94,7 +101,9 @@ mod tests {
         t.record_failure(&keys, t0 + Duration::from_secs(62));
         assert_eq!(t.banned(&keys, t0 + Duration::from_secs(62)), None);
         t.record_failure(&keys, t0 + Duration::from_secs(63));
-        let left = t.banned(&keys, t0 + Duration::from_secs(63)).expect("banned");
+        let left = t
+            .banned(&keys, t0 + Duration::from_secs(63))
+            .expect("banned");
         assert!(left > 590 && left <= 600);
         assert_eq!(t.banned(&keys, t0 + Duration::from_secs(700)), None);
         assert_eq!(t.banned(&["ip:2".to_string()], t0), None);

@@ -39,7 +39,10 @@ fn thumbprint(n: &str, e: &str) -> String {
 impl KeyMaterial {
     pub fn generate_rsa() -> Result<Self, KeyError> {
         let key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(crypto)?;
-        let private_pem = key.to_pkcs8_pem(LineEnding::LF).map_err(crypto)?.to_string();
+        let private_pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .map_err(crypto)?
+            .to_string();
         let (n, e) = rsa_components(&key);
         let kid = thumbprint(&n, &e);
 
@@ -47,25 +50,26 @@ impl KeyMaterial {
             rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&private_pem, &rcgen::PKCS_RSA_SHA256)
                 .map_err(crypto)?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(crypto)?;
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, format!("wvs-auth token signer {kid}"));
+        params.distinguished_name.push(
+            rcgen::DnType::CommonName,
+            format!("wvs-auth token signer {kid}"),
+        );
         // Registries check the chain's validity period: start a day back for clock skew,
         // and last long, since rotation (not expiry) is how keys are replaced.
         let now = time::OffsetDateTime::now_utc();
         params.not_before = now - time::Duration::days(1);
         params.not_after = now + time::Duration::days(3650);
         let cert = params.self_signed(&signing).map_err(crypto)?;
-        Ok(Self { kid, private_pem, cert_pem: cert.pem() })
+        Ok(Self {
+            kid,
+            private_pem,
+            cert_pem: cert.pem(),
+        })
     }
 }
 
 /// The public JWK of a key, for `/-/jwks` and `keys jwks`.
-pub fn jwk_for_key(
-    private_pem: &str,
-    kid: &str,
-    alg: &str,
-) -> Result<serde_json::Value, KeyError> {
+pub fn jwk_for_key(private_pem: &str, kid: &str, alg: &str) -> Result<serde_json::Value, KeyError> {
     let key = RsaPrivateKey::from_pkcs8_pem(private_pem).map_err(crypto)?;
     let (n, e) = rsa_components(&key);
     Ok(json!({ "kty": "RSA", "use": "sig", "alg": alg, "kid": kid, "n": n, "e": e }))
@@ -79,7 +83,10 @@ mod tests {
     fn rfc7638_example_thumbprint() {
         // The example key of RFC 7638 §3.1.
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        assert_eq!(thumbprint(n, "AQAB"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(n, "AQAB"),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

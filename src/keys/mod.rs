@@ -80,7 +80,9 @@ pub struct KeyStore {
 
 impl KeyStore {
     pub fn new(dir: &Path) -> Self {
-        Self { dir: dir.to_path_buf() }
+        Self {
+            dir: dir.to_path_buf(),
+        }
     }
 
     fn io(&self, e: std::io::Error) -> KeyError {
@@ -142,7 +144,11 @@ impl KeyStore {
             .position(|k| k.kid == kid)
             .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
         if keys[target].state == KeyState::Retired {
-            return Err(KeyError::BadState(kid.into(), KeyState::Retired, "rotate a new key instead"));
+            return Err(KeyError::BadState(
+                kid.into(),
+                KeyState::Retired,
+                "rotate a new key instead",
+            ));
         }
         for k in keys.iter_mut().filter(|k| k.state == KeyState::Active) {
             k.state = KeyState::Published;
@@ -159,7 +165,11 @@ impl KeyStore {
             .find(|k| k.kid == kid)
             .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
         if key.state == KeyState::Active {
-            return Err(KeyError::BadState(kid.into(), KeyState::Active, "activate another key first"));
+            return Err(KeyError::BadState(
+                kid.into(),
+                KeyState::Active,
+                "activate another key first",
+            ));
         }
         key.state = KeyState::Retired;
         self.save(&keys)
@@ -175,9 +185,15 @@ impl KeyStore {
             .mode(0o600)
             .open(self.key_path(&kid))
             .map_err(|e| self.io(e))?;
-        file.write_all(material.private_pem.as_bytes()).map_err(|e| self.io(e))?;
+        file.write_all(material.private_pem.as_bytes())
+            .map_err(|e| self.io(e))?;
         fs::write(self.cert_path(&kid), material.cert_pem.as_bytes()).map_err(|e| self.io(e))?;
-        Ok(KeyMeta { kid, alg: "RS256".into(), state, created_at: Utc::now() })
+        Ok(KeyMeta {
+            kid,
+            alg: "RS256".into(),
+            state,
+            created_at: Utc::now(),
+        })
     }
 
     fn read_private(&self, kid: &str) -> Result<String, KeyError> {
@@ -201,7 +217,11 @@ impl KeyStore {
     pub fn jwks(&self) -> Result<serde_json::Value, KeyError> {
         let mut keys = Vec::new();
         for key in self.list()?.iter().filter(|k| k.is_published()) {
-            keys.push(jwk_for_key(&self.read_private(&key.kid)?, &key.kid, &key.alg)?);
+            keys.push(jwk_for_key(
+                &self.read_private(&key.kid)?,
+                &key.kid,
+                &key.alg,
+            )?);
         }
         Ok(serde_json::json!({ "keys": keys }))
     }
@@ -214,9 +234,15 @@ impl KeyStore {
             .find(|k| k.state == KeyState::Active)
             .ok_or_else(|| KeyError::NoActiveKey(self.dir.display().to_string()))?;
         let key_path = self.key_path(&active.kid);
-        let mode = fs::metadata(&key_path).map_err(|e| self.io(e))?.permissions().mode();
+        let mode = fs::metadata(&key_path)
+            .map_err(|e| self.io(e))?
+            .permissions()
+            .mode();
         if mode & 0o004 != 0 {
-            return Err(KeyError::WorldReadable(key_path.display().to_string(), mode & 0o777));
+            return Err(KeyError::WorldReadable(
+                key_path.display().to_string(),
+                mode & 0o777,
+            ));
         }
         let pem = fs::read_to_string(&key_path).map_err(|e| self.io(e))?;
         let cert = self.read_cert(&active.kid)?;
@@ -233,19 +259,46 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
         let first = store.init().expect("init").expect("created");
-        assert!(store.init().expect("init again").is_none(), "init is idempotent");
-        let mode = fs::metadata(store.key_path(&first.kid)).expect("meta").permissions().mode();
+        assert!(
+            store.init().expect("init again").is_none(),
+            "init is idempotent"
+        );
+        let mode = fs::metadata(store.key_path(&first.kid))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
 
         let second = store.rotate().expect("rotate");
-        assert_eq!(store.bundle().expect("bundle").matches("BEGIN CERTIFICATE").count(), 2);
-        assert_eq!(store.signer().expect("signer").kid(), first.kid, "rotate does not sign");
+        assert_eq!(
+            store
+                .bundle()
+                .expect("bundle")
+                .matches("BEGIN CERTIFICATE")
+                .count(),
+            2
+        );
+        assert_eq!(
+            store.signer().expect("signer").kid(),
+            first.kid,
+            "rotate does not sign"
+        );
 
         store.activate(&second.kid).expect("activate");
         assert_eq!(store.signer().expect("signer").kid(), second.kid);
-        assert!(store.retire(&second.kid).is_err(), "active key cannot retire");
+        assert!(
+            store.retire(&second.kid).is_err(),
+            "active key cannot retire"
+        );
         store.retire(&first.kid).expect("retire");
-        assert_eq!(store.bundle().expect("bundle").matches("BEGIN CERTIFICATE").count(), 1);
+        assert_eq!(
+            store
+                .bundle()
+                .expect("bundle")
+                .matches("BEGIN CERTIFICATE")
+                .count(),
+            1
+        );
         assert_eq!(store.jwks().expect("jwks")["keys"][0]["kid"], second.kid);
     }
 

@@ -37,7 +37,12 @@ impl JwtSigner {
         header.x5c = Some(vec![pem_body(cert_pem)]);
         let header_json = serde_json::to_vec(&header).map_err(|e| crypto(&e))?;
         let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(header_json));
-        Ok(Self { kid: kid.to_string(), header_prefix, key, rng: SystemRandom::new() })
+        Ok(Self {
+            kid: kid.to_string(),
+            header_prefix,
+            key,
+            rng: SystemRandom::new(),
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -51,7 +56,12 @@ impl JwtSigner {
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         let mut signature = vec![0u8; self.key.public_modulus_len()];
         self.key
-            .sign(&RSA_PKCS1_SHA256, &self.rng, token.as_bytes(), &mut signature)
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &self.rng,
+                token.as_bytes(),
+                &mut signature,
+            )
             .map_err(|e| KeyError::Crypto(e.to_string()))?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
