@@ -71,7 +71,10 @@ impl Context {
 }
 
 pub fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(
         if matches!(cli.command, Command::Serve(_)) {
             "info"
@@ -85,6 +88,28 @@ pub fn run() -> ExitCode {
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// Help and version print in full; a usage mistake prints clap's one-line diagnosis (the
+/// usage block and hints are for `--help`), so scripts see one clear line and exit 2.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayVersion
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => e.exit(),
+        _ => {
+            let rendered = e.render().to_string();
+            let diagnosis: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .collect();
+            eprintln!("{} (see --help)", diagnosis.join(" "));
+            ExitCode::from(2)
         }
     }
 }
