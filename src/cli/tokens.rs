@@ -5,7 +5,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use super::{print_json, Context};
-use crate::db::{NewDeployToken, Revocation};
+use crate::db::{Db, NewDeployToken, Revocation};
 use crate::domain::deploy_token::{
     parse_expiry, parse_scopes, validate_name, validate_username, DeployToken, PlainSecret,
     TokenOwner,
@@ -58,13 +58,15 @@ pub enum TokenCommand {
 
 /// Resolves `--project`/`--group` to a stored owner. Paths are validated before the
 /// database is opened, so bad input never creates or touches it.
-fn resolve_owner(ctx: &Context, owner: &OwnerArgs) -> Result<TokenOwner, Error> {
-    let (path, is_project) = match (&owner.project, &owner.group) {
-        (Some(p), _) => (NamespacePath::parse(p)?, true),
-        (None, Some(g)) => (NamespacePath::parse(g)?, false),
-        (None, None) => return Err(Error::Config("--project or --group is required".into())),
-    };
-    let db = ctx.db()?;
+fn owner_path(owner: &OwnerArgs) -> Result<(NamespacePath, bool), Error> {
+    match (&owner.project, &owner.group) {
+        (Some(p), _) => Ok((NamespacePath::parse(p)?, true)),
+        (None, Some(g)) => Ok((NamespacePath::parse(g)?, false)),
+        (None, None) => Err(Error::Config("--project or --group is required".into())),
+    }
+}
+
+fn resolve_owner(db: &Db, (path, is_project): (NamespacePath, bool)) -> Result<TokenOwner, Error> {
     if is_project {
         let p = db
             .find_project(&path)?
@@ -112,7 +114,9 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
             if let Some(u) = &username {
                 validate_username(u)?;
             }
-            let owner = resolve_owner(ctx, &owner)?;
+            let owner_path = owner_path(&owner)?;
+            let db = ctx.db()?;
+            let owner = resolve_owner(&db, owner_path)?;
             let new = NewDeployToken {
                 owner,
                 name,
@@ -122,7 +126,7 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                 created_by: None,
             };
             let secret = PlainSecret::generate();
-            let token = ctx.db()?.create_deploy_token(&new, &secret.hashed())?;
+            let token = db.create_deploy_token(&new, &secret.hashed())?;
             if json {
                 let mut value = token_json(&token);
                 value["token"] = json!(secret.expose());
@@ -144,8 +148,10 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
             }
         }
         TokenCommand::List { owner, json } => {
-            let owner = resolve_owner(ctx, &owner)?;
-            let tokens = ctx.db()?.list_deploy_tokens(&owner)?;
+            let owner_path = owner_path(&owner)?;
+            let db = ctx.db()?;
+            let owner = resolve_owner(&db, owner_path)?;
+            let tokens = db.list_deploy_tokens(&owner)?;
             let now = Utc::now();
             if json {
                 let rows: Vec<_> = tokens

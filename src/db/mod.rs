@@ -64,6 +64,8 @@ impl Db {
         });
         let pool = r2d2::Pool::builder()
             .max_size(16)
+            // Open connections on demand: a CLI command needs one, a server a few.
+            .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
             .build(manager)?;
         let db = Self { pool };
