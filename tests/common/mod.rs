@@ -45,7 +45,9 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("tempdir") }
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -70,7 +72,10 @@ impl Env {
                 c
             }
         };
-        cmd.arg("--data-dir").arg(self.data_dir()).arg("--keys-dir").arg(self.keys_dir());
+        cmd.arg("--data-dir")
+            .arg(self.data_dir())
+            .arg("--keys-dir")
+            .arg(self.keys_dir());
         cmd.env_remove("WVS_AUTH_CONFIG");
         cmd
     }
@@ -95,13 +100,27 @@ impl Env {
         self.token_with(&[], owner, scopes, extra)
     }
 
-    pub fn token_with(&self, wrapper: &[&str], owner: &[&str], scopes: &str, extra: &[&str]) -> Token {
+    pub fn token_with(
+        &self,
+        wrapper: &[&str],
+        owner: &[&str],
+        scopes: &str,
+        extra: &[&str],
+    ) -> Token {
         let mut args = vec!["token", "create"];
         args.extend_from_slice(owner);
         args.extend_from_slice(&["--name", "test", "--scopes", scopes, "--json"]);
         args.extend_from_slice(extra);
-        let out = self.command(wrapper).args(&args).output().expect("run wvs-auth");
-        assert!(out.status.success(), "token create failed: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .command(wrapper)
+            .args(&args)
+            .output()
+            .expect("run wvs-auth");
+        assert!(
+            out.status.success(),
+            "token create failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
         Token {
             id: v["id"].as_i64().expect("id"),
@@ -127,8 +146,13 @@ impl Env {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(self.path(&format!("serve-{port}.log"))).expect("log");
-        let child = self
-            .command(wrapper)
+        let mut cmd = self.command(wrapper);
+        if !wrapper.is_empty() {
+            // Wrappers such as faketime fork the server and pass no signal on, so killing
+            // the wrapper would orphan it: give them a process group that Drop kills whole.
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        }
+        let child = cmd
             .args(["serve", "--listen", &listen, "--workers", "2"])
             .args(extra)
             .env("RUST_LOG", "info")
@@ -136,13 +160,17 @@ impl Env {
             .stderr(log)
             .spawn()
             .expect("spawn serve");
-        let server = Server { child, url: format!("http://{listen}"), port };
+        let server = Server {
+            child,
+            url: format!("http://{listen}"),
+            port,
+        };
         wait_ready(&format!("{}/-/health", server.url), Duration::from_secs(20));
         server
     }
 }
 
-/// A running process killed when dropped.
+/// A running process killed when dropped, with its process group if it leads one.
 pub struct Server {
     pub child: Child,
     pub url: String,
@@ -151,6 +179,13 @@ pub struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Process group `pid` exists only if the (not yet reaped) child leads it, as a
+        // wrapped server does; otherwise this fails harmlessly.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -1,0 +1,1015 @@
+//! End to end through real parts on 127.0.0.1: wvs-auth as the token realm of Debian's
+//! `docker-registry` (CNCF distribution 2.8), driven by the real docker CLI (and daemon) and
+//! skopeo (SPEC §2, §3). Expiry around midnight UTC runs wvs-auth under libfaketime.
+//!
+//! The tools are required: a missing one fails the test, it never skips it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use chrono::{DateTime, Days, NaiveDate, Utc};
+use common::{free_port, have, Env, Server, Token};
+use sha2::{Digest, Sha256};
+
+/// Upper bound for any one docker/skopeo command (they are killed after it).
+const COMMAND_LIMIT: &str = "120";
+const RW: &str = "read_registry,write_registry";
+
+fn require_tools(tools: &[&str]) {
+    for tool in tools {
+        assert!(
+            have(tool),
+            "{tool} is not on PATH; these tests need it (CI installs it)"
+        );
+    }
+}
+
+/// A string no other test (or earlier run) produces: image content, tags.
+fn unique(label: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_nanos();
+    format!(
+        "{label}-{}-{nanos}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// stdout and stderr of a finished command, for assertions and failure messages.
+fn text(out: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs `program args` under coreutils `timeout`, so a hung client cannot hang the suite.
+fn bounded(program: &str) -> Command {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["-k", "5", COMMAND_LIMIT, program])
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    assert!(out.status.success(), "{what} failed: {}", text(out));
+}
+
+/// The client was refused by the registry or the token endpoint, not broken otherwise.
+fn assert_refused(out: &Output, what: &str) {
+    assert!(
+        !out.status.success(),
+        "{what} unexpectedly succeeded: {}",
+        text(out)
+    );
+    let all = text(out).to_lowercase();
+    assert!(
+        ["denied", "unauthorized", "insufficient"]
+            .iter()
+            .any(|w| all.contains(w)),
+        "{what} failed, but not with an authorization error: {all}"
+    );
+}
+
+/// Refused by wvs-auth's token endpoint itself (401): wrong, revoked or expired credentials.
+fn assert_bad_credentials(out: &Output, what: &str) {
+    assert_refused(out, what);
+    let all = text(out).to_lowercase();
+    assert!(
+        all.contains("unauthorized") && all.contains("credentials are wrong, revoked or expired"),
+        "{what} was not refused by the token endpoint: {all}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Fixture: wvs-auth + docker-registry + a scratch directory for clients.
+
+/// `docker-registry serve deploy/registry/config.yml` trusting one wvs-auth.
+struct Registry {
+    /// `127.0.0.1:PORT`, the registry part of image references.
+    host: String,
+    _process: Server,
+    _storage: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start(env: &Env, auth: &Server) -> Self {
+        let storage = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/registry/config.yml");
+        let log_path = storage.path().join("registry.log");
+        let log = std::fs::File::create(&log_path).expect("registry log");
+        let secret: [u8; 16] = rand::random();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .env(
+                "REGISTRY_AUTH_TOKEN_REALM",
+                format!("{}/jwt/auth", auth.url),
+            )
+            .env("REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE", env.bundle())
+            .env("REGISTRY_HTTP_ADDR", &host)
+            .env(
+                "REGISTRY_STORAGE_FILESYSTEM_ROOTDIRECTORY",
+                storage.path().join("data"),
+            )
+            .env("REGISTRY_HTTP_SECRET", hex(&secret))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn docker-registry");
+        let mut process = Server {
+            child,
+            url: format!("http://{host}"),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let answer = ureq::get(&format!("{}/", process.url))
+                .timeout(Duration::from_millis(500))
+                .call();
+            if matches!(&answer, Ok(r) if r.status() == 200) {
+                break;
+            }
+            let exited = process.child.try_wait().expect("try_wait");
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "docker-registry not ready ({exited:?}): {}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Self {
+            host,
+            _process: process,
+            _storage: storage,
+        }
+    }
+
+    fn image(&self, repository: &str, tag: &str) -> String {
+        format!("{}/{repository}:{tag}", self.host)
+    }
+
+    fn docker_url(&self, repository: &str, tag: &str) -> String {
+        format!("docker://{}", self.image(repository, tag))
+    }
+}
+
+/// One installation with the namespaces of SPEC's examples, its server and its registry.
+struct Fixture {
+    // Fields drop in this order: processes first, then their directories.
+    registry: Registry,
+    _auth: Server,
+    /// Scratch space for skopeo's configuration and image layouts.
+    scratch: tempfile::TempDir,
+    env: Env,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        require_tools(&[
+            "docker",
+            "skopeo",
+            "docker-registry",
+            "tar",
+            "gzip",
+            "timeout",
+        ]);
+        let env = Env::new();
+        for command in [
+            "group create acme",
+            "group create acme/platform",
+            "group create oss",
+            "project create acme/app",
+            "project create acme/platform/api",
+            "project create acme/sibling",
+            "project create acme/secret --visibility private",
+            "project create oss/lib --visibility public",
+        ] {
+            env.cli_ok(&command.split(' ').collect::<Vec<_>>());
+        }
+        env.cli_ok(&["keys", "init"]);
+        let auth = env.serve(&[]);
+        let registry = Registry::start(&env, &auth);
+        Self {
+            env,
+            registry,
+            scratch: tempfile::tempdir().expect("tempdir"),
+            _auth: auth,
+        }
+    }
+
+    fn project_token(&self, project: &str, scopes: &str) -> Token {
+        self.env.token(&["--project", project], scopes, &[])
+    }
+
+    fn group_token(&self, group: &str, scopes: &str) -> Token {
+        self.env.token(&["--group", group], scopes, &[])
+    }
+
+    /// A token that expired at 00:00 UTC today: created "yesterday" under libfaketime, since
+    /// the CLI refuses dates that are not in the future.
+    fn expired_token(&self, project: &str, scopes: &str) -> Token {
+        require_tools(&["faketime"]);
+        let today = Utc::now().date_naive();
+        let yesterday = today.checked_sub_days(Days::new(1)).expect("date");
+        let at = format!("{yesterday} 12:00:00");
+        let today = today.to_string();
+        let token = self.env.token_with(
+            &["env", "TZ=UTC", "faketime", &at],
+            &["--project", project],
+            scopes,
+            &["--expires-at", &today],
+        );
+        let listed = self
+            .env
+            .cli_ok(&["token", "list", "--project", project, "--json"]);
+        let listed: serde_json::Value = serde_json::from_str(&listed).expect("token list json");
+        let row = listed
+            .as_array()
+            .and_then(|rows| rows.iter().find(|r| r["id"] == token.id))
+            .expect("expired token listed");
+        assert_eq!(
+            row["expired"], true,
+            "token list should call it expired: {row}"
+        );
+        assert_eq!(row["expires_at"], today.as_str());
+        token
+    }
+
+    fn revoke(&self, token: &Token) {
+        self.env.cli_ok(&["token", "revoke", &token.id.to_string()]);
+    }
+
+    fn docker(&self) -> Docker {
+        Docker::new(&self.registry.host)
+    }
+
+    fn skopeo(&self) -> Skopeo {
+        Skopeo::new(self.scratch.path())
+    }
+
+    /// A fresh directory inside the scratch space.
+    fn dir(&self, label: &str) -> PathBuf {
+        let dir = self.scratch.path().join(unique(label));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        dir
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// docker
+
+/// The docker CLI with a private `DOCKER_CONFIG`, so logins never reach `~/.docker`. Images
+/// it built or pulled are removed from the daemon on drop.
+struct Docker {
+    config: tempfile::TempDir,
+    host: String,
+    images: std::cell::RefCell<Vec<String>>,
+}
+
+impl Docker {
+    fn new(host: &str) -> Self {
+        Self {
+            config: tempfile::tempdir().expect("tempdir"),
+            host: host.to_string(),
+            images: Default::default(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        bounded("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", self.config.path())
+            .output()
+            .expect("run docker")
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_ok(&out, &format!("docker {args:?}"));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn login(&self, token: &Token) -> Output {
+        let mut child = bounded("docker")
+            .args([
+                "login",
+                "--username",
+                &token.username,
+                "--password-stdin",
+                &self.host,
+            ])
+            .env("DOCKER_CONFIG", self.config.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn docker login");
+        {
+            use std::io::Write;
+            let mut stdin = child.stdin.take().expect("stdin");
+            stdin
+                .write_all(token.secret.as_bytes())
+                .expect("write secret");
+        }
+        child.wait_with_output().expect("docker login")
+    }
+
+    fn login_ok(&self, token: &Token) {
+        assert_ok(
+            &self.login(token),
+            &format!("docker login as {}", token.username),
+        );
+    }
+
+    fn logout(&self) {
+        self.ok(&["logout", &self.host]);
+    }
+
+    /// `docker build`s a `FROM scratch` image holding one file of unique content, tagged
+    /// `reference`; returns its image id.
+    fn build(&self, reference: &str) -> String {
+        let context = tempfile::tempdir().expect("tempdir");
+        std::fs::write(context.path().join("content.txt"), unique(reference)).expect("write");
+        std::fs::write(
+            context.path().join("Dockerfile"),
+            "FROM scratch\nCOPY content.txt /\n",
+        )
+        .expect("write Dockerfile");
+        self.images.borrow_mut().push(reference.to_string());
+        let context = context.path().to_str().expect("utf-8 path");
+        self.ok(&["build", "--quiet", "--tag", reference, context]);
+        self.image_id(reference)
+    }
+
+    fn image_id(&self, reference: &str) -> String {
+        self.ok(&["image", "inspect", "--format", "{{.Id}}", reference])
+    }
+
+    fn push(&self, reference: &str) -> Output {
+        self.run(&["push", reference])
+    }
+
+    fn pull(&self, reference: &str) -> Output {
+        self.images.borrow_mut().push(reference.to_string());
+        self.run(&["pull", reference])
+    }
+
+    /// Removes the image, and checks it is gone, so a later pull really downloads it.
+    fn rmi(&self, reference: &str) {
+        self.ok(&["rmi", reference]);
+        let inspect = self.run(&["image", "inspect", reference]);
+        assert!(
+            !inspect.status.success(),
+            "{reference} still present after rmi"
+        );
+    }
+}
+
+impl Drop for Docker {
+    fn drop(&mut self) {
+        for image in self.images.borrow().iter() {
+            // Already removed by the test, or never created: both fine.
+            let _ = self.run(&["rmi", "--force", image]);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// skopeo
+
+/// skopeo with its own policy, registries.conf and empty auth files, so nothing under
+/// /etc/containers or the user's home decides the outcome.
+struct Skopeo {
+    home: PathBuf,
+}
+
+impl Skopeo {
+    fn new(scratch: &Path) -> Self {
+        let home = scratch.join(unique("skopeo-home"));
+        std::fs::create_dir_all(home.join("docker")).expect("mkdir");
+        std::fs::write(
+            home.join("policy.json"),
+            r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .expect("policy");
+        std::fs::write(home.join("registries.conf"), "").expect("registries.conf");
+        std::fs::write(home.join("auth.json"), "{}").expect("auth.json");
+        Self { home }
+    }
+
+    fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
+        bounded("skopeo")
+            .arg("--policy")
+            .arg(self.home.join("policy.json"))
+            .args(args)
+            .env("HOME", &self.home)
+            .env("XDG_RUNTIME_DIR", &self.home)
+            .env("XDG_CONFIG_HOME", &self.home)
+            .env("DOCKER_CONFIG", self.home.join("docker"))
+            .env("REGISTRY_AUTH_FILE", self.home.join("auth.json"))
+            .env(
+                "CONTAINERS_REGISTRIES_CONF",
+                self.home.join("registries.conf"),
+            )
+            .output()
+            .expect("run skopeo")
+    }
+
+    /// Copies a local OCI layout into the registry (anonymously if `creds` is `None`).
+    fn push(&self, image: &OciImage, dest: &str, creds: Option<&Token>) -> Output {
+        let mut args = vec!["copy".to_string(), "--dest-tls-verify=false".into()];
+        args.extend(creds_args("--dest-", creds));
+        args.extend([image.reference(), dest.to_string()]);
+        self.run(&args)
+    }
+
+    /// Copies an image out of the registry into a new OCI layout at `into`.
+    fn pull(&self, src: &str, into: &Path, creds: Option<&Token>) -> Output {
+        let mut args = vec!["copy".to_string(), "--src-tls-verify=false".into()];
+        args.extend(creds_args("--src-", creds));
+        args.extend([src.to_string(), format!("oci:{}:out", into.display())]);
+        self.run(&args)
+    }
+
+    fn inspect(&self, src: &str, creds: Option<&Token>) -> Output {
+        let mut args = vec!["inspect".to_string(), "--tls-verify=false".into()];
+        args.extend(creds_args("--", creds));
+        args.push(src.to_string());
+        self.run(&args)
+    }
+
+    /// Pulls `src` and checks the copy is the image that was pushed.
+    fn pull_matches(&self, src: &str, into: &Path, creds: Option<&Token>, image: &OciImage) {
+        assert_ok(
+            &self.pull(src, into, creds),
+            &format!("skopeo copy {src} out"),
+        );
+        assert_eq!(
+            oci_manifest_digest(into),
+            image.manifest_digest,
+            "{src} came back as a different image"
+        );
+    }
+}
+
+/// `--creds U:S`, or `--no-creds` for an anonymous request, with `prefix` (`--src-` ...).
+fn creds_args(prefix: &str, creds: Option<&Token>) -> Vec<String> {
+    match creds {
+        Some(t) => vec![
+            format!("{prefix}creds"),
+            format!("{}:{}", t.username, t.secret),
+        ],
+        None => vec![format!("{prefix}no-creds")],
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// A hand-written OCI image layout, so skopeo needs no docker daemon.
+
+struct OciImage {
+    dir: PathBuf,
+    manifest_digest: String,
+}
+
+impl OciImage {
+    /// `oci:DIR:TAG` as skopeo names it.
+    fn reference(&self) -> String {
+        format!("oci:{}:latest", self.dir.display())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stores `bytes` as a blob of the layout at `dir`; returns its descriptor.
+fn put_blob(dir: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value {
+    let digest = format!("sha256:{}", hex(&Sha256::digest(bytes)));
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).expect("mkdir blobs");
+    std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).expect("write blob");
+    serde_json::json!({ "mediaType": media_type, "digest": digest, "size": bytes.len() })
+}
+
+/// An OCI layout (tag `latest`) with one gzip layer holding `content.txt` = `content`.
+fn oci_image(dir: &Path, content: &str) -> OciImage {
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("content.txt"), content).expect("write");
+    let tar = work.path().join("layer.tar");
+    let status = Command::new("tar")
+        .args(["--owner=0", "--group=0", "--numeric-owner", "-cf"])
+        .arg(&tar)
+        .arg("-C")
+        .arg(work.path())
+        .arg("content.txt")
+        .status()
+        .expect("run tar");
+    assert!(status.success(), "tar failed");
+    let status = Command::new("gzip")
+        .arg("-n")
+        .arg(&tar)
+        .status()
+        .expect("run gzip");
+    assert!(status.success(), "gzip failed");
+    let layer = std::fs::read(work.path().join("layer.tar.gz")).expect("read layer");
+    let diff_id = {
+        let out = Command::new("gzip")
+            .arg("-dc")
+            .arg(work.path().join("layer.tar.gz"))
+            .output();
+        let out = out.expect("run gzip -d");
+        format!("sha256:{}", hex(&Sha256::digest(&out.stdout)))
+    };
+
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {},
+        "rootfs": { "type": "layers", "diff_ids": [diff_id] },
+    });
+    let config = put_blob(
+        dir,
+        "application/vnd.oci.image.config.v1+json",
+        config.to_string().as_bytes(),
+    );
+    let layer = put_blob(dir, "application/vnd.oci.image.layer.v1.tar+gzip", &layer);
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": config,
+        "layers": [layer],
+    });
+    let mut manifest = put_blob(
+        dir,
+        "application/vnd.oci.image.manifest.v1+json",
+        manifest.to_string().as_bytes(),
+    );
+    let manifest_digest = manifest["digest"].as_str().expect("digest").to_string();
+    manifest["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": "latest" });
+    let index = serde_json::json!({ "schemaVersion": 2, "manifests": [manifest] });
+    std::fs::write(dir.join("index.json"), index.to_string()).expect("index.json");
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
+    OciImage {
+        dir: dir.to_path_buf(),
+        manifest_digest,
+    }
+}
+
+/// The digest of the (only) manifest in the layout at `dir`.
+fn oci_manifest_digest(dir: &Path) -> String {
+    let index = std::fs::read_to_string(dir.join("index.json")).expect("index.json");
+    let index: serde_json::Value = serde_json::from_str(&index).expect("index json");
+    index["manifests"][0]["digest"]
+        .as_str()
+        .expect("manifest digest")
+        .to_string()
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: docker
+
+#[test]
+fn docker_push_with_write_token_pull_with_read_token() {
+    let fx = Fixture::new();
+    let docker = fx.docker();
+    let rw = fx.project_token("acme/app", RW);
+    let ro = fx.project_token("acme/app", "read_registry");
+    let reference = fx.registry.image("acme/app", "v1");
+
+    let id = docker.build(&reference);
+    docker.login_ok(&rw);
+    assert_ok(
+        &docker.push(&reference),
+        "docker push with a read+write token",
+    );
+
+    docker.rmi(&reference);
+    docker.logout();
+    docker.login_ok(&ro);
+    assert_ok(
+        &docker.pull(&reference),
+        "docker pull with a read-only token",
+    );
+    assert_eq!(
+        docker.image_id(&reference),
+        id,
+        "pulled image differs from the pushed one"
+    );
+
+    // The read-only token may pull but not push, not even a new tag of the same project.
+    let other = fx.registry.image("acme/app", "v2");
+    docker.build(&other);
+    assert_refused(&docker.push(&other), "docker push with a read-only token");
+}
+
+#[test]
+fn docker_login_refused_for_wrong_revoked_and_expired_tokens() {
+    let fx = Fixture::new();
+    let docker = fx.docker();
+    let good = fx.project_token("acme/app", RW);
+
+    let wrong = Token {
+        secret: format!("{}x", good.secret),
+        ..good.clone()
+    };
+    assert_bad_credentials(&docker.login(&wrong), "docker login with a wrong secret");
+
+    // Logged in and pushing; revoked; the very next push and login are refused.
+    docker.login_ok(&good);
+    let reference = fx.registry.image("acme/app", "v1");
+    docker.build(&reference);
+    assert_ok(&docker.push(&reference), "docker push before revocation");
+    fx.revoke(&good);
+    let after = fx.registry.image("acme/app", "v2");
+    docker.build(&after);
+    assert_bad_credentials(&docker.push(&after), "docker push after revocation");
+    assert_bad_credentials(&docker.login(&good), "docker login with a revoked token");
+
+    let expired = fx.expired_token("acme/app", RW);
+    assert_bad_credentials(
+        &docker.login(&expired),
+        "docker login with an expired token",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: skopeo
+
+#[test]
+fn skopeo_copies_in_and_out_and_is_refused_like_docker() {
+    let fx = Fixture::new();
+    let skopeo = fx.skopeo();
+    let rw = fx.project_token("acme/app", RW);
+    let ro = fx.project_token("acme/app", "read_registry");
+    let image = oci_image(&fx.dir("layout"), &unique("skopeo"));
+    let dest = fx.registry.docker_url("acme/app", "v1");
+
+    assert_ok(
+        &skopeo.push(&image, &dest, Some(&rw)),
+        "skopeo copy in with a read+write token",
+    );
+    skopeo.pull_matches(&dest, &fx.dir("out-rw"), Some(&rw), &image);
+    skopeo.pull_matches(&dest, &fx.dir("out-ro"), Some(&ro), &image);
+    assert_ok(
+        &skopeo.inspect(&dest, Some(&ro)),
+        "skopeo inspect with a read-only token",
+    );
+
+    let ro_dest = fx.registry.docker_url("acme/app", "ro");
+    assert_refused(
+        &skopeo.push(&image, &ro_dest, Some(&ro)),
+        "skopeo copy in, read-only token",
+    );
+
+    let wrong = Token {
+        secret: format!("{}x", rw.secret),
+        ..rw.clone()
+    };
+    assert_bad_credentials(
+        &skopeo.inspect(&dest, Some(&wrong)),
+        "skopeo inspect with a wrong secret",
+    );
+    assert_bad_credentials(
+        &skopeo.push(&image, &dest, Some(&wrong)),
+        "skopeo copy in, wrong secret",
+    );
+
+    let expired = fx.expired_token("acme/app", RW);
+    assert_bad_credentials(
+        &skopeo.inspect(&dest, Some(&expired)),
+        "skopeo inspect, expired token",
+    );
+    assert_bad_credentials(
+        &skopeo.push(&image, &dest, Some(&expired)),
+        "skopeo copy in, expired token",
+    );
+
+    fx.revoke(&ro);
+    assert_bad_credentials(
+        &skopeo.pull(&dest, &fx.dir("out-rev"), Some(&ro)),
+        "skopeo copy out, revoked",
+    );
+    assert_bad_credentials(
+        &skopeo.inspect(&dest, Some(&ro)),
+        "skopeo inspect with a revoked token",
+    );
+    // Revoking one token leaves the others working.
+    assert_ok(
+        &skopeo.inspect(&dest, Some(&rw)),
+        "skopeo inspect with the unrevoked token",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: who reaches which project
+
+#[test]
+fn group_token_reaches_subgroup_projects_including_later_ones() {
+    let fx = Fixture::new();
+    let group = fx.group_token("acme", RW);
+
+    // docker, on a project of a subgroup.
+    let docker = fx.docker();
+    let reference = fx.registry.image("acme/platform/api", "v1");
+    let id = docker.build(&reference);
+    docker.login_ok(&group);
+    assert_ok(
+        &docker.push(&reference),
+        "docker push to acme/platform/api with an acme token",
+    );
+    docker.rmi(&reference);
+    assert_ok(
+        &docker.pull(&reference),
+        "docker pull of acme/platform/api with an acme token",
+    );
+    assert_eq!(docker.image_id(&reference), id);
+
+    // skopeo, on a project created after the token, in a subgroup created after it too.
+    fx.env.cli_ok(&["group", "create", "acme/platform/tools"]);
+    fx.env
+        .cli_ok(&["project", "create", "acme/platform/tools/later"]);
+    let skopeo = fx.skopeo();
+    let image = oci_image(&fx.dir("layout"), &unique("later"));
+    let dest = fx.registry.docker_url("acme/platform/tools/later", "v1");
+    assert_ok(
+        &skopeo.push(&image, &dest, Some(&group)),
+        "skopeo copy in to a later project",
+    );
+    skopeo.pull_matches(&dest, &fx.dir("out"), Some(&group), &image);
+
+    // A group token of a subgroup does not reach its parent's projects.
+    let sub = fx.group_token("acme/platform", RW);
+    let app = fx.registry.docker_url("acme/app", "v1");
+    assert_refused(
+        &skopeo.push(&image, &app, Some(&sub)),
+        "acme/platform token on acme/app",
+    );
+}
+
+#[test]
+fn project_token_refused_on_sibling_project() {
+    let fx = Fixture::new();
+    let app = fx.project_token("acme/app", RW);
+    let group = fx.group_token("acme", RW);
+    let skopeo = fx.skopeo();
+    let image = oci_image(&fx.dir("layout"), &unique("sibling"));
+    let sibling = fx.registry.docker_url("acme/sibling", "v1");
+    assert_ok(
+        &skopeo.push(&image, &sibling, Some(&group)),
+        "seeding acme/sibling",
+    );
+
+    // The token works on its own project ...
+    let own = fx.registry.docker_url("acme/app", "v1");
+    assert_ok(
+        &skopeo.push(&image, &own, Some(&app)),
+        "skopeo copy in to acme/app",
+    );
+    // ... and nowhere else: neither push nor pull on the sibling.
+    let other = fx.registry.docker_url("acme/sibling", "v2");
+    assert_refused(
+        &skopeo.push(&image, &other, Some(&app)),
+        "skopeo push to acme/sibling",
+    );
+    let out = fx.dir("out");
+    assert_refused(
+        &skopeo.pull(&sibling, &out, Some(&app)),
+        "skopeo pull from acme/sibling",
+    );
+    assert_refused(
+        &skopeo.inspect(&sibling, Some(&app)),
+        "skopeo inspect of acme/sibling",
+    );
+
+    let docker = fx.docker();
+    docker.login_ok(&app);
+    let pushed = fx.registry.image("acme/sibling", "docker");
+    docker.build(&pushed);
+    assert_refused(
+        &docker.push(&pushed),
+        "docker push to acme/sibling, acme/app token",
+    );
+    let seeded = fx.registry.image("acme/sibling", "v1");
+    assert_refused(
+        &docker.pull(&seeded),
+        "docker pull from acme/sibling, acme/app token",
+    );
+}
+
+#[test]
+fn anonymous_pull_of_public_project_only() {
+    let fx = Fixture::new();
+    let skopeo = fx.skopeo();
+    let image = oci_image(&fx.dir("layout"), &unique("public"));
+    let public = fx.registry.docker_url("oss/lib", "v1");
+    let private = fx.registry.docker_url("acme/secret", "v1");
+    let oss = fx.group_token("oss", RW);
+    let acme = fx.group_token("acme", RW);
+    assert_ok(
+        &skopeo.push(&image, &public, Some(&oss)),
+        "push to oss/lib with an oss token",
+    );
+    assert_ok(
+        &skopeo.push(&image, &private, Some(&acme)),
+        "push to acme/secret, acme token",
+    );
+
+    assert_ok(
+        &skopeo.inspect(&public, None),
+        "anonymous skopeo inspect of oss/lib",
+    );
+    skopeo.pull_matches(&public, &fx.dir("out"), None, &image);
+    let anon_push = fx.registry.docker_url("oss/lib", "anon");
+    assert_refused(
+        &skopeo.push(&image, &anon_push, None),
+        "anonymous push to oss/lib",
+    );
+
+    assert_refused(
+        &skopeo.inspect(&private, None),
+        "anonymous skopeo inspect of acme/secret",
+    );
+    let out = fx.dir("out-private");
+    assert_refused(
+        &skopeo.pull(&private, &out, None),
+        "anonymous skopeo copy of acme/secret",
+    );
+
+    let docker = fx.docker();
+    docker.login_ok(&oss);
+    docker.logout();
+    let reference = fx.registry.image("oss/lib", "v1");
+    assert_ok(&docker.pull(&reference), "anonymous docker pull of oss/lib");
+    let reference = fx.registry.image("acme/secret", "v1");
+    assert_refused(
+        &docker.pull(&reference),
+        "anonymous docker pull of acme/secret",
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: expiry at midnight UTC, with wvs-auth's clock moved by libfaketime
+
+/// `GET /jwt/auth` as `docker login` sends it. Returns status, headers we check, body.
+struct AuthAnswer {
+    status: u16,
+    challenge: Option<String>,
+    /// The server's clock, from the `Date` header.
+    date: DateTime<Utc>,
+    body: serde_json::Value,
+}
+
+fn login_request(server: &Server, token: &Token) -> AuthAnswer {
+    let basic = base64::engine::general_purpose::STANDARD
+        .encode(format!("{}:{}", token.username, token.secret));
+    let result = ureq::get(&format!("{}/jwt/auth", server.url))
+        .query("service", "container_registry")
+        .query("account", &token.username)
+        .query("client_id", "docker")
+        .query("offline_token", "true")
+        .set("Authorization", &format!("Basic {basic}"))
+        .timeout(Duration::from_secs(10))
+        .call();
+    let response = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("token request to {} failed: {e}", server.url),
+    };
+    let status = response.status();
+    let challenge = response.header("WWW-Authenticate").map(str::to_string);
+    let date = response.header("Date").expect("Date header").to_string();
+    let date = DateTime::parse_from_rfc2822(&date)
+        .expect("HTTP date")
+        .with_timezone(&Utc);
+    let body = response.into_json().expect("JSON body");
+    AuthAnswer {
+        status,
+        challenge,
+        date,
+        body,
+    }
+}
+
+fn assert_granted(answer: &AuthAnswer, what: &str) {
+    assert_eq!(answer.status, 200, "{what}: {}", answer.body);
+    assert!(answer.body["token"].is_string(), "{what}: {}", answer.body);
+}
+
+fn assert_expired(answer: &AuthAnswer, what: &str) {
+    assert_eq!(answer.status, 401, "{what}: {}", answer.body);
+    assert_eq!(
+        answer.challenge.as_deref(),
+        Some(r#"Basic realm="wvs-auth""#),
+        "{what}"
+    );
+    assert_eq!(answer.body["errors"][0]["code"], "UNAUTHORIZED", "{what}");
+}
+
+/// The server's clock from the token's `issued_at` (second precision).
+fn issued_at(answer: &AuthAnswer) -> DateTime<Utc> {
+    let raw = answer.body["issued_at"].as_str().expect("issued_at");
+    DateTime::parse_from_rfc3339(raw)
+        .expect("RFC 3339")
+        .with_timezone(&Utc)
+}
+
+/// wvs-auth whose clock starts at `start` (UTC) and runs on.
+fn serve_at(env: &Env, start: &str) -> Server {
+    let spec = format!("@{start}");
+    env.serve_with(&["env", "TZ=UTC", "faketime", "-f", &spec], &[])
+}
+
+fn midnight(date: NaiveDate) -> DateTime<Utc> {
+    date.and_time(chrono::NaiveTime::MIN).and_utc()
+}
+
+#[test]
+fn token_expires_at_midnight_utc_of_its_date() {
+    require_tools(&["faketime"]);
+    let env = Env::new();
+    env.cli_ok(&["group", "create", "acme"]);
+    env.cli_ok(&["project", "create", "acme/app"]);
+    env.cli_ok(&["keys", "init"]); // not inside a faked server's start-up
+    let expiry = Utc::now()
+        .date_naive()
+        .checked_add_days(Days::new(2))
+        .expect("date");
+    let eve = expiry.pred_opt().expect("date");
+    let token = env.token(
+        &["--project", "acme/app"],
+        "read_registry",
+        &["--expires-at", &expiry.to_string()],
+    );
+
+    // Real clock: two days to go.
+    assert_granted(&login_request(&env.serve(&[]), &token), "real clock");
+
+    // Midday before: valid; and faketime really moves the binary's clock.
+    let server = serve_at(&env, &format!("{eve} 12:00:00"));
+    let answer = login_request(&server, &token);
+    assert_granted(&answer, "noon of the day before");
+    let noon = midnight(eve) + chrono::Duration::hours(12);
+    let seen = issued_at(&answer);
+    assert!(
+        seen >= noon && seen < noon + chrono::Duration::seconds(30),
+        "faketime did not move wvs-auth's clock: issued_at {seen}, expected about {noon}"
+    );
+    drop(server);
+
+    // Just after midnight: refused at once.
+    let server = serve_at(&env, &format!("{expiry} 00:00:01"));
+    let answer = login_request(&server, &token);
+    assert!(
+        answer.date >= midnight(expiry),
+        "server clock {} not faked",
+        answer.date
+    );
+    assert_expired(&answer, "one second after midnight");
+    drop(server);
+
+    // Across midnight on one running server: granted at 23:59:5x, refused at 00:00:0x.
+    let server = serve_at(&env, &format!("{eve} 23:59:58"));
+    let before = login_request(&server, &token);
+    assert_granted(
+        &before,
+        &format!("just before midnight (server date {})", before.date),
+    );
+    let seen = issued_at(&before);
+    assert!(
+        seen < midnight(expiry) && seen >= midnight(expiry) - chrono::Duration::seconds(3),
+        "first request was not served just before midnight (issued_at {seen})"
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let after = loop {
+        std::thread::sleep(Duration::from_millis(250));
+        let health = ureq::get(&format!("{}/-/health", server.url))
+            .call()
+            .expect("health");
+        let date = health.header("Date").expect("Date header");
+        let date = DateTime::parse_from_rfc2822(date).expect("HTTP date");
+        if date >= midnight(expiry) {
+            break login_request(&server, &token);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "fake clock did not pass midnight within 5 s"
+        );
+    };
+    assert!(after.date >= midnight(expiry));
+    assert_expired(&after, "just after midnight, same server");
+}
