@@ -58,9 +58,7 @@ impl Db {
             .map_err(|e| DbError::DataDir(data_dir.display().to_string(), e))?;
         let manager = SqliteConnectionManager::file(data_dir.join("wvs.db")).with_init(|c| {
             c.busy_timeout(Duration::from_secs(5))?;
-            c.execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
-            )
+            c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         });
         let pool = r2d2::Pool::builder()
             .max_size(16)
@@ -69,6 +67,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(5))
             .build(manager)?;
         let db = Self { pool };
+        db.enable_wal()?;
         db.migrate()?;
         Ok(db)
     }
@@ -83,6 +82,26 @@ impl Db {
         Ok(())
     }
 
+    /// WAL is a property of the file, so it is set once per open rather than per
+    /// connection. Switching needs a moment of exclusive access, which the busy handler does
+    /// not always wait for (a CLI command and a starting server may race): retry briefly.
+    fn enable_wal(&self) -> Result<(), DbError> {
+        let conn = self.conn()?;
+        let mut attempts = 0;
+        loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+                Ok(_) => return Ok(()),
+                Err(rusqlite::Error::SqliteFailure(f, _))
+                    if f.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 50 =>
+                {
+                    attempts += 1;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     fn migrate(&self) -> Result<(), DbError> {
         let mut conn = self.conn()?;
         migrate(&mut conn, SCHEMA)
@@ -91,10 +110,12 @@ impl Db {
 
 /// Runs every `-- migrate: N` block of `schema` above the database's `user_version`, each in
 /// its own transaction together with the version bump, so a crash never half-applies one.
+/// The version is re-read inside an IMMEDIATE transaction, so two processes opening a new
+/// database at once (a CLI command and a starting server) apply each block exactly once.
 fn migrate(conn: &mut Connection, schema: &str) -> Result<(), DbError> {
-    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     let blocks = migration_blocks(schema);
     let known = blocks.last().map(|(v, _)| *v).unwrap_or(0);
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if current > known {
         return Err(DbError::TooNew {
             found: current,
@@ -102,7 +123,11 @@ fn migrate(conn: &mut Connection, schema: &str) -> Result<(), DbError> {
         });
     }
     for (version, sql) in blocks.into_iter().filter(|(v, _)| *v > current) {
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if now >= version {
+            continue;
+        }
         tx.execute_batch(&sql)?;
         tx.execute_batch(&format!("PRAGMA user_version = {version}"))?;
         tx.commit()?;
