@@ -53,6 +53,9 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         throttle_ban_secs: args.throttle_ban,
     };
     let config = ServeConfig::resolve(flags, &ctx.file)?;
+    // Bind first: a bad or busy address fails before anything is created on disk.
+    let listener = std::net::TcpListener::bind(&config.listen)
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let db = ctx.db()?;
     let keys = ctx.keys();
     if let Some(created) = keys.init()? {
@@ -88,11 +91,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         usage: usage.clone(),
         keys_dir: ctx.keys_dir.clone(),
     };
-    let result = actix_web::rt::System::new().block_on(crate::http::run(
-        state,
-        &config.listen,
-        config.workers,
-    ));
+    let result =
+        actix_web::rt::System::new().block_on(crate::http::run(state, listener, config.workers));
     usage.flush(store.as_ref());
     result.map_err(|e| Error::Config(format!("cannot serve on {}: {e}", config.listen)))
 }

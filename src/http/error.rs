@@ -18,6 +18,8 @@ pub enum ApiError {
     Denied(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
     #[error("too many failed authentications; retry in {0} seconds")]
     Throttled(u64),
     /// OAuth2 form: only `grant_type=password` is supported.
@@ -34,6 +36,7 @@ impl ApiError {
             ApiError::Unauthorized => "UNAUTHORIZED",
             ApiError::Denied(_) => "DENIED",
             ApiError::NotFound(_) => "NOT_FOUND",
+            ApiError::MethodNotAllowed => "UNSUPPORTED",
             ApiError::Throttled(_) => "TOO_MANY_REQUESTS",
             ApiError::UnsupportedGrantType => "UNSUPPORTED",
             ApiError::Unavailable => "UNAVAILABLE",
@@ -48,6 +51,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }

@@ -63,23 +63,35 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<Credentials>, ApiError>
 
 pub async fn get(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
+    let request = parse_get(&req);
+    respond(&req, &state, request, started)
+}
+
+fn parse_get(req: &HttpRequest) -> Result<TokenRequest, ApiError> {
     let params: Params = serde_urlencoded::from_str(req.query_string())
         .map_err(|_| ApiError::BadRequest("query string is not valid URL encoding".into()))?;
-    let request = TokenRequest {
+    Ok(TokenRequest {
         service: first(&params, "service"),
         scopes: all(&params, "scope"),
         account: first(&params, "account"),
-        credentials: basic_credentials(&req)?,
-    };
-    respond(&req, &state, request, started)
+        credentials: basic_credentials(req)?,
+    })
 }
 
 pub async fn post(
     req: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let started = Instant::now();
+    let request = match read_body(payload).await {
+        Ok(body) => parse_post(&req, &body),
+        Err(e) => Err(e),
+    };
+    respond(&req, &state, request, started)
+}
+
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|_| ApiError::BadRequest("could not read body".into()))?;
@@ -90,7 +102,12 @@ pub async fn post(
         }
         body.extend_from_slice(&chunk);
     }
-    let params: Params = serde_urlencoded::from_bytes(&body).map_err(|_| {
+    Ok(body)
+}
+
+/// The OAuth2 password grant (RFC 6749 §4.3) as containerd sends it.
+fn parse_post(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> {
+    let params: Params = serde_urlencoded::from_bytes(body).map_err(|_| {
         ApiError::BadRequest("body is not application/x-www-form-urlencoded".into())
     })?;
     match first(&params, "grant_type").as_deref() {
@@ -103,15 +120,24 @@ pub async fn post(
             username,
             secret: SecretString::from(password),
         }),
-        _ => basic_credentials(&req)?,
+        (None, None) => basic_credentials(req)?,
+        _ => {
+            return Err(ApiError::BadRequest(
+                "grant_type=password needs both username and password".into(),
+            ))
+        }
     };
-    let request = TokenRequest {
+    if credentials.is_none() {
+        return Err(ApiError::BadRequest(
+            "grant_type=password needs username and password".into(),
+        ));
+    }
+    Ok(TokenRequest {
         service: first(&params, "service"),
         scopes: all(&params, "scope"),
         account: None,
         credentials,
-    };
-    respond(&req, &state, request, started)
+    })
 }
 
 /// What the access log records of one decision; never the secret.
@@ -122,25 +148,30 @@ struct Outcome<'a> {
     granted: &'a [Access],
 }
 
+/// Decides and logs: every request, malformed ones included, leaves one access-log line.
 fn respond(
     req: &HttpRequest,
     state: &AppState,
-    request: TokenRequest,
+    request: Result<TokenRequest, ApiError>,
     started: Instant,
 ) -> Result<HttpResponse, ApiError> {
     let ip = req
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
-    let user = request
-        .credentials
-        .as_ref()
-        .map(|c| c.username.clone())
-        .unwrap_or_default();
-    let service = request.service.clone().unwrap_or_default();
+    let (user, service) = match &request {
+        Ok(r) => (
+            r.credentials
+                .as_ref()
+                .map(|c| c.username.clone())
+                .unwrap_or_default(),
+            r.service.clone().unwrap_or_default(),
+        ),
+        Err(_) => (String::new(), String::new()),
+    };
     let mut asked = Vec::new();
     let mut granted = Vec::new();
-    let result = decide(state, &ip, request, &mut asked, &mut granted);
+    let result = request.and_then(|r| decide(state, &ip, r, &mut asked, &mut granted));
     let outcome = Outcome {
         user: &user,
         service: &service,

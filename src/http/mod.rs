@@ -37,7 +37,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/jwt/auth")
             .route(web::get().to(jwt_auth::get))
-            .route(web::post().to(jwt_auth::post)),
+            .route(web::post().to(jwt_auth::post))
+            .default_service(web::to(method_not_allowed)),
     )
     .route("/-/health", web::get().to(health))
     .route("/-/jwks", web::get().to(jwks))
@@ -61,12 +62,20 @@ async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(jwks))
 }
 
+async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(ApiError::NotFound("no such route".into()))
 }
 
-/// Runs the server until it is stopped.
-pub async fn run(state: AppState, listen: &str, workers: usize) -> std::io::Result<()> {
+/// Runs the server on an already bound listener until it is stopped.
+pub async fn run(
+    state: AppState,
+    listener: std::net::TcpListener,
+    workers: usize,
+) -> std::io::Result<()> {
     let state = web::Data::new(state);
     HttpServer::new(move || {
         App::new()
@@ -76,7 +85,7 @@ pub async fn run(state: AppState, listen: &str, workers: usize) -> std::io::Resu
     })
     .workers(workers)
     .backlog(4096)
-    .bind(listen)?
+    .listen(listener)?
     .run()
     .await
 }

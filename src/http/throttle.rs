@@ -2,7 +2,7 @@
 //! for one username within a window, that key gets 429 for a while. Successes never count,
 //! so parallel logins of a busy CI fleet are never slowed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -23,9 +23,11 @@ impl Default for ThrottleConfig {
     }
 }
 
+/// Failures are kept as instants (at most `max_failures` of them), so the count is over a
+/// sliding window: any `window`-long span, not fixed buckets that let 2N-2 through.
+#[derive(Default)]
 struct Entry {
-    window_start: Instant,
-    failures: u32,
+    failures: VecDeque<Instant>,
     banned_until: Option<Instant>,
 }
 
@@ -60,24 +62,24 @@ impl Throttle {
         if entries.len() >= MAX_ENTRIES {
             let cfg = self.config;
             entries.retain(|_, e| {
-                e.banned_until.is_some_and(|u| u > now) || now - e.window_start < cfg.window
+                e.banned_until.is_some_and(|u| u > now)
+                    || e.failures.back().is_some_and(|t| now - *t < cfg.window)
             });
         }
+        let max = self.config.max_failures as usize;
         for key in keys {
-            let e = entries.entry(key.clone()).or_insert(Entry {
-                window_start: now,
-                failures: 0,
-                banned_until: None,
-            });
-            if now - e.window_start >= self.config.window {
-                e.window_start = now;
-                e.failures = 0;
+            let e = entries.entry(key.clone()).or_default();
+            while e
+                .failures
+                .front()
+                .is_some_and(|t| now - *t >= self.config.window)
+            {
+                e.failures.pop_front();
             }
-            e.failures += 1;
-            if e.failures >= self.config.max_failures {
+            e.failures.push_back(now);
+            if e.failures.len() >= max {
                 e.banned_until = Some(now + self.config.ban);
-                e.failures = 0;
-                e.window_start = now;
+                e.failures.clear();
             }
         }
     }
@@ -97,7 +99,7 @@ mod tests {
         let keys = vec!["ip:1".to_string()];
         let t0 = Instant::now();
         t.record_failure(&keys, t0);
-        t.record_failure(&keys, t0 + Duration::from_secs(61)); // window restarted
+        t.record_failure(&keys, t0 + Duration::from_secs(61)); // the first has slid out
         t.record_failure(&keys, t0 + Duration::from_secs(62));
         assert_eq!(t.banned(&keys, t0 + Duration::from_secs(62)), None);
         t.record_failure(&keys, t0 + Duration::from_secs(63));
