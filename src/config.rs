@@ -110,6 +110,8 @@ impl ServeConfig {
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.ban),
         };
+        check_range("throttle window", throttle.window.as_secs(), 1, 3_600)?;
+        check_range("throttle ban", throttle.ban.as_secs(), 1, 86_400)?;
         let workers = flags
             .workers
             .or(file.workers)
@@ -129,6 +131,18 @@ impl ServeConfig {
             workers,
             throttle,
         })
+    }
+}
+
+/// Out-of-range throttle settings would disable throttling (a zero window) or overflow
+/// `Instant` arithmetic (a huge ban), so they are refused at start.
+fn check_range(what: &str, value: u64, min: u64, max: u64) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{what} {value}s must be between {min} and {max} seconds"
+        )))
     }
 }
 
@@ -160,5 +174,15 @@ mod tests {
         };
         assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
         assert!(toml::from_str::<FileConfig>("isuer = \"typo\"").is_err());
+        let flags = ServeFlags {
+            throttle_window_secs: Some(0),
+            ..Default::default()
+        };
+        assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
+        let flags = ServeFlags {
+            throttle_ban_secs: Some(u64::MAX),
+            ..Default::default()
+        };
+        assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
     }
 }

@@ -19,6 +19,4 @@ pub enum Error {
     Config(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
 }

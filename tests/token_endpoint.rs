@@ -388,6 +388,9 @@ fn read_write_token_gets_a_verifiable_rs256_jwt() {
             .is_some_and(|c| c.starts_with("application/json")),
         "{a:?}"
     );
+    // RFC 6749 §5.1: token answers are never cached on the way.
+    assert_eq!(a.header("cache-control"), Some("no-store"), "{a:?}");
+    assert_eq!(a.header("pragma"), Some("no-cache"), "{a:?}");
     let token = a.token();
     let body = a.json();
     assert_eq!(body["expires_in"], 300, "{body}");
@@ -936,6 +939,16 @@ fn bad_credentials_are_401_with_basic_challenge() {
         &ask(&server, Some(&basic(&victim.username, &t.secret)), &pull),
         &t.secret,
     );
+    // The secret pasted as the username (`docker login -u wvsdt-…`) is refused and never
+    // reaches the log.
+    assert_unauthorized(
+        &ask(&server, Some(&basic(&t.secret, &t.secret)), &pull),
+        &t.secret,
+    );
+    let log = std::fs::read_to_string(env.path(&format!("serve-{}.log", server.port)))
+        .expect("serve log");
+    assert!(!log.contains(&t.secret), "secret in the log:\n{log}");
+    assert!(log.contains("redacted"), "{log}");
     // `account` must equal the Basic username.
     let q = format!("{}&{}", pair("account", "someone-else"), scope_query(&pull));
     assert_unauthorized(&get(&server, &q, Some(&creds(&t))), &t.secret);

@@ -15,7 +15,7 @@ pub enum KeysCommand {
     Jwks,
     /// Publish a new key without signing with it yet
     Rotate,
-    /// Make a published key the signer (restart serve to pick it up)
+    /// Make a published key the signer (running servers switch within a second)
     Activate { kid: String },
     /// Withdraw a key from the bundle and JWKS
     Retire { kid: String },
@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
         }
         KeysCommand::Activate { kid } => {
             keys.activate(&kid)?;
-            println!("key {kid} is active; restart wvs-auth serve to sign with it");
+            println!("key {kid} is active; running servers sign with it within a second");
         }
         KeysCommand::Retire { kid } => {
             keys.retire(&kid)?;

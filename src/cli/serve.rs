@@ -10,6 +10,7 @@ use crate::config::{ServeConfig, ServeFlags};
 use crate::error::Error;
 use crate::http::throttle::Throttle;
 use crate::http::AppState;
+use crate::keys::LiveKeys;
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
 
@@ -56,7 +57,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     // Bind first: a bad or busy address fails before anything is created on disk.
     let listener = std::net::TcpListener::bind(&config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
-    let db = ctx.db()?;
+    let db = crate::db::Db::open_with_pool(&ctx.data_dir, config.workers as u32 + 2)?;
     let keys = ctx.keys();
     if let Some(created) = keys.init()? {
         log::info!(
@@ -65,10 +66,10 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
             ctx.keys_dir.display()
         );
     }
-    let signer = keys.signer()?;
+    let keys = Arc::new(LiveKeys::open(keys)?);
     log::info!(
         "signing with key {} as issuer {:?} for services {:?}; listening on {}",
-        signer.kid(),
+        keys.current().signer.kid(),
         config.issuer,
         config.services,
         config.listen
@@ -82,14 +83,13 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         directory: store.clone(),
         tokens: store.clone(),
         issuer: TokenIssuer {
-            signer,
+            keys,
             issuer: config.issuer,
             ttl_secs: config.token_ttl,
         },
         services: config.services,
         throttle: Throttle::new(config.throttle),
         usage: usage.clone(),
-        keys_dir: ctx.keys_dir.clone(),
     };
     let result =
         actix_web::rt::System::new().block_on(crate::http::run(state, listener, config.workers));

@@ -28,7 +28,9 @@ impl Db {
     /// Creates a group; its parent group must already exist, and no project may hold the path.
     pub fn create_group(&self, path: &NamespacePath) -> Result<Group, DbError> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        // IMMEDIATE: this reads then writes; a deferred transaction would fail at once with
+        // SQLITE_BUSY_SNAPSHOT if another writer committed in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let parent_id = match path.parent() {
             None => None,
             Some(parent) => Some(

@@ -35,6 +35,8 @@ pub enum DbError {
     NotFound(String),
     #[error("database holds a malformed value: {0}")]
     Corrupt(String),
+    #[error("the database cannot use WAL journaling (journal mode stays {0:?}); put the data dir on a local file system")]
+    NoWal(String),
     #[error("database schema version {found} is newer than this binary knows ({known})")]
     TooNew { found: i64, known: i64 },
 }
@@ -54,6 +56,12 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) `<data_dir>/wvs.db` and brings its schema up to date.
     pub fn open(data_dir: &Path) -> Result<Self, DbError> {
+        Self::open_with_pool(data_dir, 4)
+    }
+
+    /// Opens with room for `max_connections` at once: a server wants one per worker plus
+    /// its background writer, so no handler ever waits for a connection.
+    pub fn open_with_pool(data_dir: &Path, max_connections: u32) -> Result<Self, DbError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| DbError::DataDir(data_dir.display().to_string(), e))?;
         let manager = SqliteConnectionManager::file(data_dir.join("wvs.db")).with_init(|c| {
@@ -61,7 +69,10 @@ impl Db {
             c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         });
         let pool = r2d2::Pool::builder()
-            .max_size(16)
+            .max_size(max_connections.max(2))
+            // A local SQLite connection cannot go stale; the check would cost a query per
+            // checkout on the token path.
+            .test_on_check_out(false)
             // Open connections on demand: a CLI command needs one, a server a few.
             .min_idle(Some(1))
             .connection_timeout(Duration::from_secs(5))
@@ -90,7 +101,10 @@ impl Db {
         let mut attempts = 0;
         loop {
             match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
-                Ok(_) => return Ok(()),
+                // SQLite answers with the mode in force, which stays the old one where WAL
+                // is impossible (no shared memory on the file system).
+                Ok(mode) if mode.eq_ignore_ascii_case("wal") => return Ok(()),
+                Ok(mode) => return Err(DbError::NoWal(mode)),
                 Err(rusqlite::Error::SqliteFailure(f, _))
                     if f.code == rusqlite::ErrorCode::DatabaseBusy && attempts < 50 =>
                 {

@@ -40,7 +40,9 @@ impl Db {
         visibility: Visibility,
     ) -> Result<Project, DbError> {
         let mut conn = self.conn()?;
-        let tx = conn.transaction()?;
+        // IMMEDIATE: this reads then writes; a deferred transaction would fail at once with
+        // SQLITE_BUSY_SNAPSHOT if another writer committed in between.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let group_id = match path.parent() {
             None => None,
             Some(parent) => Some(

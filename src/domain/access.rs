@@ -8,6 +8,7 @@ use super::namespace::{Project, Visibility};
 use super::principal::Principal;
 use super::scope::ResourceScope;
 
+pub const REPOSITORY: &str = "repository";
 pub const PULL: &str = "pull";
 pub const PUSH: &str = "push";
 
@@ -32,7 +33,7 @@ pub fn registry_actions(
 ) -> Vec<String> {
     // Only repository scopes are ever granted here: `registry:catalog:*` and unknown types
     // are for administrators, which deploy tokens and anonymous callers never are.
-    if scope.resource_type != "repository" {
+    if scope.resource_type != REPOSITORY {
         return Vec::new();
     }
     let Some(project) = project else {

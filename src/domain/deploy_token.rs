@@ -32,6 +32,8 @@ pub enum TokenError {
     BadName,
     #[error("username {0:?} must match ^[A-Za-z0-9][A-Za-z0-9._+-]{{0,254}}$")]
     BadUsername(String),
+    #[error("username {0:?} is reserved: wvs+deploy-token-* names belong to default usernames")]
+    ReservedUsername(String),
     #[error("expires_at {0:?} is not a date of the form YYYY-MM-DD")]
     BadDate(String),
     #[error("expires_at {0} is not in the future")]
@@ -118,11 +120,15 @@ pub fn validate_username(username: &str) -> Result<(), TokenError> {
         && b[0].is_ascii_alphanumeric()
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'+' | b'-'));
-    if ok {
-        Ok(())
-    } else {
-        Err(TokenError::BadUsername(username.to_string()))
+    if !ok {
+        return Err(TokenError::BadUsername(username.to_string()));
     }
+    // Another token's default name would make this token look like that one in JWT `sub`
+    // and in registry logs.
+    if username.starts_with(DEFAULT_USERNAME_PREFIX) {
+        return Err(TokenError::ReservedUsername(username.to_string()));
+    }
+    Ok(())
 }
 
 /// Parses `YYYY-MM-DD` and insists it lies after `today` (UTC): a token expiring today has
@@ -244,8 +250,10 @@ impl DeployToken {
         is_expired(self.expires_at, now)
     }
 
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        !self.is_revoked() && !self.is_expired(now)
+    /// The instant the token stops working: 00:00:00Z of `expires_at`.
+    pub fn expires_at_instant(&self) -> Option<DateTime<Utc>> {
+        self.expires_at
+            .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
     }
 
     /// Constant-time comparison of the presented login with this token's username.
@@ -265,8 +273,10 @@ impl DeployToken {
     }
 }
 
+const DEFAULT_USERNAME_PREFIX: &str = "wvs+deploy-token-";
+
 pub fn default_username(id: i64) -> String {
-    format!("wvs+deploy-token-{id}")
+    format!("{DEFAULT_USERNAME_PREFIX}{id}")
 }
 
 #[cfg(test)]
@@ -336,7 +346,16 @@ mod tests {
         assert!(parse_scopes(["api"]).is_err());
         assert!(parse_scopes([""]).is_err());
         assert!(validate_username("ci-bot.1+x_y").is_ok());
-        for bad in ["", "-x", "a b", "a:b", "a/b", "a@b", &"a".repeat(256)] {
+        for bad in [
+            "",
+            "-x",
+            "a b",
+            "a:b",
+            "a/b",
+            "a@b",
+            &"a".repeat(256),
+            "wvs+deploy-token-1",
+        ] {
             assert!(validate_username(bad).is_err(), "{bad}");
         }
         assert!(validate_name("deploy key").is_ok());

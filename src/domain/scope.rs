@@ -68,10 +68,6 @@ impl ResourceScope {
             actions: parsed,
         })
     }
-
-    pub fn wants(&self, action: &str) -> bool {
-        self.actions.iter().any(|a| a == action)
-    }
 }
 
 impl fmt::Display for ResourceScope {

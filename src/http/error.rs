@@ -37,7 +37,7 @@ impl ApiError {
             ApiError::Denied(_) => "DENIED",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed => "UNSUPPORTED",
-            ApiError::Throttled(_) => "TOO_MANY_REQUESTS",
+            ApiError::Throttled(_) => "TOOMANYREQUESTS",
             ApiError::UnsupportedGrantType => "UNSUPPORTED",
             ApiError::Unavailable => "UNAVAILABLE",
         }

@@ -3,8 +3,10 @@
 //! GET is what docker and skopeo send (query + Basic header); POST is the OAuth2 password
 //! grant containerd tries first. Both become one [`TokenRequest`] and one decision.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
+use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use futures_util::StreamExt;
@@ -16,6 +18,7 @@ use super::error::ApiError;
 use super::limits::MAX_BODY_BYTES;
 use super::AppState;
 use crate::domain::authn::{authenticate, AuthnError, Credentials};
+use crate::domain::deploy_token::{HashedToken, SECRET_PREFIX};
 use crate::domain::principal::Principal;
 use crate::domain::scope::{parse_all, ResourceScope};
 use crate::registry::{grant, Access, GrantError};
@@ -140,12 +143,15 @@ fn parse_post(req: &HttpRequest, body: &[u8]) -> Result<TokenRequest, ApiError> 
     })
 }
 
-/// What the access log records of one decision; never the secret.
-struct Outcome<'a> {
-    user: &'a str,
-    service: &'a str,
-    asked: &'a [ResourceScope],
-    granted: &'a [Access],
+/// What the access log records of one request; never the secret.
+#[derive(Default)]
+struct Trace {
+    user: String,
+    service: String,
+    asked: Vec<ResourceScope>,
+    granted: Vec<Access>,
+    /// Why authentication failed, for the log only: clients see one generic 401.
+    failure: Option<String>,
 }
 
 /// Decides and logs: every request, malformed ones included, leaves one access-log line.
@@ -155,53 +161,46 @@ fn respond(
     request: Result<TokenRequest, ApiError>,
     started: Instant,
 ) -> Result<HttpResponse, ApiError> {
-    let ip = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    let (user, service) = match &request {
-        Ok(r) => (
-            r.credentials
-                .as_ref()
-                .map(|c| c.username.clone())
-                .unwrap_or_default(),
-            r.service.clone().unwrap_or_default(),
-        ),
-        Err(_) => (String::new(), String::new()),
-    };
-    let mut asked = Vec::new();
-    let mut granted = Vec::new();
-    let result = request.and_then(|r| decide(state, &ip, r, &mut asked, &mut granted));
-    let outcome = Outcome {
-        user: &user,
-        service: &service,
-        asked: &asked,
-        granted: &granted,
-    };
-    log_request(&ip, &outcome, &result, started);
+    let peer = req.peer_addr().map(|a| a.ip());
+    let mut trace = Trace::default();
+    if let Ok(r) = &request {
+        trace.user = r
+            .credentials
+            .as_ref()
+            .map(|c| loggable_username(&c.username))
+            .unwrap_or_default();
+        trace.service = r.service.clone().unwrap_or_default();
+    }
+    let result = request.and_then(|r| decide(state, peer, r, &mut trace));
+    log_request(peer, &trace, &result, started);
     result
+}
+
+/// A secret pasted as the username (`docker login -u wvsdt-…`) must not reach the log.
+fn loggable_username(username: &str) -> String {
+    if username.starts_with(SECRET_PREFIX) {
+        "<redacted: looks like a secret>".to_string()
+    } else {
+        username.chars().take(255).collect()
+    }
 }
 
 fn decide(
     state: &AppState,
-    ip: &str,
+    peer: Option<IpAddr>,
     request: TokenRequest,
-    asked: &mut Vec<ResourceScope>,
-    granted: &mut Vec<Access>,
+    trace: &mut Trace,
 ) -> Result<HttpResponse, ApiError> {
     let service = request
         .service
         .ok_or_else(|| ApiError::BadRequest("service is required".into()))?;
-    *asked = parse_all(request.scopes.iter().map(String::as_str))
+    trace.asked = parse_all(request.scopes.iter().map(String::as_str))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     if !state.services.contains(&service) {
         return Err(ApiError::NotFound(format!("unknown service {service:?}")));
     }
 
-    let mut throttle_keys = vec![format!("ip:{ip}")];
-    if let Some(c) = &request.credentials {
-        throttle_keys.push(format!("user:{}", c.username));
-    }
+    let throttle_keys = throttle_keys(peer, request.credentials.as_ref());
     let now = Instant::now();
     if let Some(secs) = state.throttle.banned(&throttle_keys, now) {
         return Err(ApiError::Throttled(secs));
@@ -223,10 +222,7 @@ fn decide(
                     return Err(ApiError::Unavailable);
                 }
                 Err(reason) => {
-                    log::info!(
-                        "authentication failed ip={ip} user={:?}: {reason}",
-                        credentials.username
-                    );
+                    trace.failure = Some(reason.to_string());
                     state.throttle.record_failure(&throttle_keys, now);
                     return Err(ApiError::Unauthorized);
                 }
@@ -234,23 +230,29 @@ fn decide(
         }
     };
 
-    *granted = grant(state.directory.as_ref(), &principal, asked).map_err(|e| match e {
-        GrantError::NoRegistryScope => ApiError::Denied(e.to_string()),
-        GrantError::Store(e) => {
-            log::error!("project lookup failed: {e}");
-            ApiError::Unavailable
-        }
-    })?;
+    trace.granted =
+        grant(state.directory.as_ref(), &principal, &trace.asked).map_err(|e| match e {
+            GrantError::NoRegistryScope => ApiError::Denied(e.to_string()),
+            GrantError::Store(e) => {
+                log::error!("project lookup failed: {e}");
+                ApiError::Unavailable
+            }
+        })?;
 
     let now = Utc::now();
+    let not_after = match &principal {
+        Principal::DeployToken(t) => t.expires_at_instant(),
+        Principal::Anonymous => None,
+    };
     let issued = state
         .issuer
         .issue(
             &principal.subject(),
             principal.auth_type(),
             &service,
-            granted,
+            &trace.granted,
             now,
+            not_after,
         )
         .map_err(|e| {
             log::error!("signing failed: {e}");
@@ -259,25 +261,58 @@ fn decide(
     if let Principal::DeployToken(t) = &principal {
         state.usage.touch(t.id, now);
     }
-    Ok(HttpResponse::Ok().json(TokenResponse {
-        access_token: issued.token.clone(),
-        token: issued.token,
-        expires_in: issued.expires_in,
-        issued_at: issued.issued_at,
-    }))
+    Ok(HttpResponse::Ok()
+        // RFC 6749 §5.1: token answers must not be cached by anything in between.
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token: issued.token.clone(),
+            token: issued.token,
+            expires_in: issued.expires_in,
+            issued_at: issued.issued_at,
+        }))
+}
+
+/// Failures count per client address and per username. IPv6 clients count per /64, the
+/// block one host usually controls; usernames that are long or look like secrets count by
+/// digest, so a throttle key never holds a secret or a large string.
+fn throttle_keys(peer: Option<IpAddr>, credentials: Option<&Credentials>) -> Vec<String> {
+    let ip = match peer {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        None => "ip:unknown".to_string(),
+    };
+    let mut keys = vec![ip];
+    if let Some(c) = credentials {
+        let u = &c.username;
+        if u.len() > 64 || u.starts_with(SECRET_PREFIX) {
+            let digest = HashedToken::of(u);
+            let hex: String = digest.as_bytes()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            keys.push(format!("user#:{hex}"));
+        } else {
+            keys.push(format!("user:{u}"));
+        }
+    }
+    keys
 }
 
 fn log_request(
-    ip: &str,
-    o: &Outcome<'_>,
+    peer: Option<IpAddr>,
+    t: &Trace,
     result: &Result<HttpResponse, ApiError>,
     started: Instant,
 ) {
     if !log::log_enabled!(log::Level::Info) {
         return;
     }
-    let asked: Vec<String> = o.asked.iter().map(ToString::to_string).collect();
-    let granted: Vec<String> = o
+    let asked: Vec<String> = t.asked.iter().map(ToString::to_string).collect();
+    let granted: Vec<String> = t
         .granted
         .iter()
         .map(|a| format!("{}:{}:{}", a.resource_type, a.name, a.actions.join(",")))
@@ -286,12 +321,19 @@ fn log_request(
         Ok(r) => r.status().as_u16(),
         Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
     };
+    let reason = match (&t.failure, result) {
+        (Some(f), _) => f.clone(),
+        (None, Err(e)) => e.to_string(),
+        (None, Ok(_)) => "ok".to_string(),
+    };
     log::info!(
-        "token ip={ip} user={:?} service={:?} asked={:?} granted={:?} status={status} latency_us={}",
-        o.user,
-        o.service,
+        "token ip={} user={:?} service={:?} asked={:?} granted={:?} status={status} result={:?} latency_us={}",
+        peer.map(|p| p.to_string()).unwrap_or_default(),
+        t.user,
+        t.service,
         asked,
         granted,
+        reason,
         started.elapsed().as_micros()
     );
 }

@@ -20,7 +20,7 @@ pub async fn limit_headers(
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum::<usize>()
-        + req.uri().to_string().len();
+        + req.uri().path_and_query().map_or(0, |p| p.as_str().len());
     if size > MAX_HEADER_BYTES {
         let response = ApiError::BadRequest(format!(
             "request line and headers exceed {MAX_HEADER_BYTES} bytes"

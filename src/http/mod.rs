@@ -7,14 +7,12 @@ mod jwt_auth;
 mod limits;
 pub mod throttle;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::db::Db;
 use crate::domain::store::{DeployTokenLookup, ProjectDirectory};
-use crate::keys::KeyStore;
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
 use error::ApiError;
@@ -30,7 +28,6 @@ pub struct AppState {
     pub services: Vec<String>,
     pub throttle: Throttle,
     pub usage: Arc<UsageRecorder>,
-    pub keys_dir: PathBuf,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -53,13 +50,11 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })))
 }
 
-/// Read from the keys directory on every call, so `keys rotate` shows up without a restart.
-async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let jwks = KeyStore::new(&state.keys_dir).jwks().map_err(|e| {
-        log::error!("cannot read JWKS: {e}");
-        ApiError::Unavailable
-    })?;
-    Ok(HttpResponse::Ok().json(jwks))
+/// Served from the loaded key generation, which follows `keys rotate` within a second.
+async fn jwks(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.issuer.keys.current().jwks.clone())
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {

@@ -68,6 +68,11 @@ impl Throttle {
         }
         let max = self.config.max_failures as usize;
         for key in keys {
+            // Still full of live entries: track no new keys rather than grow without bound
+            // (the IP key of a flood is usually already tracked and banned).
+            if entries.len() >= MAX_ENTRIES && !entries.contains_key(key) {
+                continue;
+            }
             let e = entries.entry(key.clone()).or_default();
             while e
                 .failures

@@ -5,6 +5,7 @@
 //! downtime: `rotate` publishes a new key, `activate` makes it the signer once registries
 //! trust it, `retire` withdraws the old one.
 
+mod live;
 mod material;
 mod signer;
 
@@ -16,10 +17,12 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use live::{LiveKeys, LoadedKeys};
 pub use material::{jwk_for_key, KeyMaterial};
 pub use signer::JwtSigner;
 
 const MANIFEST: &str = "keys.json";
+const LOCK: &str = ".keys.lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -97,6 +100,12 @@ impl KeyStore {
         self.dir.join(format!("{kid}.crt.pem"))
     }
 
+    /// Modification time and size of the manifest: what [`LiveKeys`] watches.
+    pub fn manifest_stamp(&self) -> Option<(std::time::SystemTime, u64)> {
+        let meta = fs::metadata(self.dir.join(MANIFEST)).ok()?;
+        Some((meta.modified().ok()?, meta.len()))
+    }
+
     pub fn list(&self) -> Result<Vec<KeyMeta>, KeyError> {
         let path = self.dir.join(MANIFEST);
         match fs::read(&path) {
@@ -107,72 +116,94 @@ impl KeyStore {
         }
     }
 
+    /// Writes the manifest durably: a temp file, fsynced, renamed over the old one.
     fn save(&self, keys: &[KeyMeta]) -> Result<(), KeyError> {
         let tmp = self.dir.join(format!("{MANIFEST}.tmp"));
         let body = serde_json::to_vec_pretty(keys)
             .map_err(|e| KeyError::Manifest(tmp.display().to_string(), e))?;
-        fs::write(&tmp, body).map_err(|e| self.io(e))?;
+        let mut file = fs::File::create(&tmp).map_err(|e| self.io(e))?;
+        file.write_all(&body).map_err(|e| self.io(e))?;
+        file.sync_all().map_err(|e| self.io(e))?;
         fs::rename(&tmp, self.dir.join(MANIFEST)).map_err(|e| self.io(e))
+    }
+
+    /// Runs a read-modify-write of the manifest under an exclusive lock on the keys
+    /// directory, so two `keys` commands on a shared directory cannot lose a key.
+    fn update<T>(
+        &self,
+        change: impl FnOnce(&Self, &mut Vec<KeyMeta>) -> Result<T, KeyError>,
+    ) -> Result<T, KeyError> {
+        fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
+        let lock = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.dir.join(LOCK))
+            .map_err(|e| self.io(e))?;
+        lock.lock().map_err(|e| self.io(e))?;
+        let mut keys = self.list()?;
+        let out = change(self, &mut keys)?;
+        self.save(&keys)?;
+        Ok(out)
     }
 
     /// Makes sure an active key exists. Returns the new key's metadata if one was created.
     pub fn init(&self) -> Result<Option<KeyMeta>, KeyError> {
-        let mut keys = self.list()?;
-        if keys.iter().any(|k| k.state == KeyState::Active) {
+        if self.list()?.iter().any(|k| k.state == KeyState::Active) {
             return Ok(None);
         }
-        let meta = self.generate(KeyState::Active)?;
-        keys.push(meta.clone());
-        self.save(&keys)?;
-        Ok(Some(meta))
+        self.update(|me, keys| {
+            if keys.iter().any(|k| k.state == KeyState::Active) {
+                return Ok(None); // another process made one while we waited for the lock
+            }
+            let meta = me.generate(KeyState::Active)?;
+            keys.push(meta.clone());
+            Ok(Some(meta))
+        })
     }
 
     /// Publishes a new key without signing with it.
     pub fn rotate(&self) -> Result<KeyMeta, KeyError> {
-        let mut keys = self.list()?;
-        let meta = self.generate(KeyState::Published)?;
-        keys.push(meta.clone());
-        self.save(&keys)?;
-        Ok(meta)
+        self.update(|me, keys| {
+            let meta = me.generate(KeyState::Published)?;
+            keys.push(meta.clone());
+            Ok(meta)
+        })
     }
 
-    /// Makes a published key the signer; the previous signer stays published.
+    /// Makes a published key the signer; the previous signer stays published. Running
+    /// servers pick the change up within a second (see [`LiveKeys`]).
     pub fn activate(&self, kid: &str) -> Result<(), KeyError> {
-        let mut keys = self.list()?;
-        let target = keys
-            .iter()
-            .position(|k| k.kid == kid)
-            .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
-        if keys[target].state == KeyState::Retired {
-            return Err(KeyError::BadState(
-                kid.into(),
-                KeyState::Retired,
-                "rotate a new key instead",
-            ));
-        }
-        for k in keys.iter_mut().filter(|k| k.state == KeyState::Active) {
-            k.state = KeyState::Published;
-        }
-        keys[target].state = KeyState::Active;
-        self.save(&keys)
+        self.update(|_, keys| {
+            if find(keys, kid)?.state == KeyState::Retired {
+                return Err(KeyError::BadState(
+                    kid.into(),
+                    KeyState::Retired,
+                    "rotate a new key instead",
+                ));
+            }
+            for k in keys.iter_mut().filter(|k| k.state == KeyState::Active) {
+                k.state = KeyState::Published;
+            }
+            find(keys, kid)?.state = KeyState::Active;
+            Ok(())
+        })
     }
 
     /// Withdraws a key from the bundle and JWKS. The active key cannot be retired.
     pub fn retire(&self, kid: &str) -> Result<(), KeyError> {
-        let mut keys = self.list()?;
-        let key = keys
-            .iter_mut()
-            .find(|k| k.kid == kid)
-            .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))?;
-        if key.state == KeyState::Active {
-            return Err(KeyError::BadState(
-                kid.into(),
-                KeyState::Active,
-                "activate another key first",
-            ));
-        }
-        key.state = KeyState::Retired;
-        self.save(&keys)
+        self.update(|_, keys| {
+            let key = find(keys, kid)?;
+            if key.state == KeyState::Active {
+                return Err(KeyError::BadState(
+                    kid.into(),
+                    KeyState::Active,
+                    "activate another key first",
+                ));
+            }
+            key.state = KeyState::Retired;
+            Ok(())
+        })
     }
 
     fn generate(&self, state: KeyState) -> Result<KeyMeta, KeyError> {
@@ -248,6 +279,12 @@ impl KeyStore {
         let cert = self.read_cert(&active.kid)?;
         JwtSigner::from_pem(&active.kid, &pem, &cert)
     }
+}
+
+fn find<'a>(keys: &'a mut [KeyMeta], kid: &str) -> Result<&'a mut KeyMeta, KeyError> {
+    keys.iter_mut()
+        .find(|k| k.kid == kid)
+        .ok_or_else(|| KeyError::UnknownKid(kid.to_string()))
 }
 
 #[cfg(test)]

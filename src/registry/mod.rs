@@ -3,7 +3,7 @@
 
 pub mod token;
 
-use crate::domain::access::{may_use_registry, registry_actions};
+use crate::domain::access::{may_use_registry, registry_actions, REPOSITORY};
 use crate::domain::principal::Principal;
 use crate::domain::scope::ResourceScope;
 use crate::domain::store::{ProjectDirectory, StoreError};
@@ -30,7 +30,8 @@ pub fn grant(
     }
     let mut granted = Vec::with_capacity(requested.len());
     for scope in requested {
-        let project = if scope.resource_type == "repository" {
+        // Only repository names have owners; other types (catalog) are never granted.
+        let project = if scope.resource_type == REPOSITORY {
             directory.owning_project(&scope.name)?
         } else {
             None

@@ -3,10 +3,14 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-use crate::keys::{JwtSigner, KeyError};
+use std::sync::Arc;
+
+use crate::keys::{KeyError, LiveKeys};
 
 /// `nbf` sits this far before `iat`, as GitLab does, to absorb small clock skew.
 const NOT_BEFORE_SKEW_SECS: i64 = 5;
+/// Shortest lifetime a token is issued with; clients round anything shorter up to it.
+const MIN_LIFETIME_SECS: i64 = 60;
 
 /// One granted resource in the `access` claim.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -41,7 +45,7 @@ pub struct IssuedToken {
 }
 
 pub struct TokenIssuer {
-    pub signer: JwtSigner,
+    pub keys: Arc<LiveKeys>,
     pub issuer: String,
     pub ttl_secs: i64,
 }
@@ -54,23 +58,85 @@ impl TokenIssuer {
         audience: &str,
         access: &[Access],
         now: DateTime<Utc>,
+        not_after: Option<DateTime<Utc>>,
     ) -> Result<IssuedToken, KeyError> {
         let iat = now.timestamp();
+        // A JWT should not outlive the deploy token it was issued for by a whole TTL; but
+        // clients treat lifetimes under 60 s as 60 s (and SPEC keeps expires_in >= 60), so
+        // near expiry the JWT is cut to 60 s rather than to the exact instant.
+        let mut exp = iat + self.ttl_secs;
+        if let Some(limit) = not_after {
+            exp = exp.min(limit.timestamp().max(iat + MIN_LIFETIME_SECS));
+        }
         let claims = Claims {
             iss: &self.issuer,
             sub: subject,
             aud: audience,
             iat,
             nbf: iat - NOT_BEFORE_SKEW_SECS,
-            exp: iat + self.ttl_secs,
+            exp,
             jti: uuid::Uuid::new_v4().to_string(),
             access,
             auth_type,
         };
         Ok(IssuedToken {
-            token: self.signer.sign(&claims)?,
-            expires_in: self.ttl_secs,
+            token: self.keys.current().signer.sign(&claims)?,
+            expires_in: exp - iat,
             issued_at: now.to_rfc3339_opts(SecondsFormat::Secs, true),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::KeyStore;
+
+    fn lifetime(issuer: &TokenIssuer, now: DateTime<Utc>, not_after: Option<DateTime<Utc>>) -> i64 {
+        let t = issuer
+            .issue("u", "deploy_token", "svc", &[], now, not_after)
+            .expect("issue");
+        let claims: serde_json::Value = serde_json::from_slice(
+            &base64::Engine::decode(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+                t.token.split('.').nth(1).expect("payload"),
+            )
+            .expect("base64"),
+        )
+        .expect("json");
+        let exp = claims["exp"].as_i64().expect("exp");
+        assert_eq!(exp - claims["iat"].as_i64().expect("iat"), t.expires_in);
+        assert_eq!(
+            claims["nbf"].as_i64(),
+            claims["iat"].as_i64().map(|i| i - 5)
+        );
+        t.expires_in
+    }
+
+    #[test]
+    fn jwt_lifetime_is_capped_by_token_expiry_but_not_below_60s() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(dir.path());
+        store.init().expect("init");
+        let keys = Arc::new(LiveKeys::open(store).expect("keys"));
+        let issuer = TokenIssuer {
+            keys,
+            issuer: "wvs-auth".into(),
+            ttl_secs: 300,
+        };
+        let now = Utc::now();
+        assert_eq!(lifetime(&issuer, now, None), 300);
+        assert_eq!(
+            lifetime(&issuer, now, Some(now + chrono::Duration::seconds(3600))),
+            300
+        );
+        assert_eq!(
+            lifetime(&issuer, now, Some(now + chrono::Duration::seconds(100))),
+            100
+        );
+        assert_eq!(
+            lifetime(&issuer, now, Some(now + chrono::Duration::seconds(10))),
+            60
+        );
     }
 }

@@ -1,0 +1,117 @@
+//! The keys a running server signs and publishes with, reloaded when the manifest changes.
+//!
+//! `keys activate` on a shared keys directory must reach every running server without a
+//! restart, or a registry that dropped the old key from its bundle rejects every token. The
+//! token path therefore stats `keys.json` at most once a second and swaps in a freshly
+//! loaded signer when it changed; a reload that fails keeps the previous keys and logs why.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+
+use super::{JwtSigner, KeyError, KeyStore};
+
+/// How often the manifest is looked at, in milliseconds.
+const CHECK_EVERY_MS: u64 = 1000;
+
+/// One consistent generation of keys.
+pub struct LoadedKeys {
+    pub signer: JwtSigner,
+    /// The JWKS document, serialised once per generation for `/-/jwks`.
+    pub jwks: Vec<u8>,
+    stamp: Option<(SystemTime, u64)>,
+}
+
+pub struct LiveKeys {
+    store: KeyStore,
+    loaded: ArcSwap<LoadedKeys>,
+    started: Instant,
+    next_check_ms: AtomicU64,
+}
+
+impl LiveKeys {
+    pub fn open(store: KeyStore) -> Result<Self, KeyError> {
+        let loaded = load(&store)?;
+        Ok(Self {
+            store,
+            loaded: ArcSwap::from_pointee(loaded),
+            started: Instant::now(),
+            next_check_ms: AtomicU64::new(CHECK_EVERY_MS),
+        })
+    }
+
+    /// The current keys, reloaded first if the manifest changed since the last look.
+    pub fn current(&self) -> Arc<LoadedKeys> {
+        self.refresh_if_due();
+        self.loaded.load_full()
+    }
+
+    fn refresh_if_due(&self) {
+        let now = self.started.elapsed().as_millis() as u64;
+        let due = self.next_check_ms.load(Ordering::Relaxed);
+        // One request per interval does the check; the others go on with what is loaded.
+        if now < due
+            || self
+                .next_check_ms
+                .compare_exchange(
+                    due,
+                    now + CHECK_EVERY_MS,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_err()
+        {
+            return;
+        }
+        if self.store.manifest_stamp() == self.loaded.load().stamp {
+            return;
+        }
+        match load(&self.store) {
+            Ok(fresh) => {
+                log::info!("keys changed: now signing with {}", fresh.signer.kid());
+                self.loaded.store(Arc::new(fresh));
+            }
+            Err(e) => {
+                log::error!("keys changed but cannot be loaded, keeping the previous ones: {e}")
+            }
+        }
+    }
+}
+
+fn load(store: &KeyStore) -> Result<LoadedKeys, KeyError> {
+    let stamp = store.manifest_stamp();
+    let signer = store.signer()?;
+    let jwks = serde_json::to_vec(&store.jwks()?).map_err(|e| KeyError::Crypto(e.to_string()))?;
+    Ok(LoadedKeys {
+        signer,
+        jwks,
+        stamp,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn activation_reaches_a_running_signer() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(dir.path());
+        let first = store.init().expect("init").expect("created");
+        let live = LiveKeys::open(KeyStore::new(dir.path())).expect("open");
+        assert_eq!(live.current().signer.kid(), first.kid);
+
+        let second = store.rotate().expect("rotate");
+        store.activate(&second.kid).expect("activate");
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        while live.current().signer.kid() != second.kid {
+            assert!(Instant::now() < deadline, "activation not picked up");
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let jwks: serde_json::Value =
+            serde_json::from_slice(&live.current().jwks).expect("jwks json");
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+    }
+}
