@@ -31,6 +31,10 @@ struct Claims<'a> {
     jti: String,
     access: &'a [Access],
     auth_type: &'a str,
+    /// Dependency-proxy tokens only: the deploy token's group, which wvs-auth's own `/v2/`
+    /// endpoint checks against the group in the path. Registries ignore unknown claims.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
 }
 
 /// A signed token and what the HTTP answer says about it.
@@ -53,6 +57,7 @@ impl TokenIssuer {
         auth_type: &str,
         audience: &str,
         access: &[Access],
+        group: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, KeyError> {
         let iat = now.timestamp();
@@ -66,6 +71,7 @@ impl TokenIssuer {
             jti: uuid::Uuid::new_v4().to_string(),
             access,
             auth_type,
+            group,
         };
         Ok(IssuedToken {
             token: self.signer.sign(&claims)?,
