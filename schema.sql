@@ -39,3 +39,8 @@ CREATE TABLE deploy_tokens (
 );
 CREATE INDEX deploy_tokens_project ON deploy_tokens(project_id);
 CREATE INDEX deploy_tokens_group ON deploy_tokens(group_id);
+
+-- migrate: 2
+-- Dependency Proxy (SPEC §2): off by default, so existing groups gain nothing silently.
+ALTER TABLE groups ADD COLUMN dependency_proxy INTEGER NOT NULL DEFAULT 0
+    CHECK (dependency_proxy IN (0, 1));

@@ -13,6 +13,7 @@ use crate::http::throttle::ThrottleConfig;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
 pub const DEFAULT_ISSUER: &str = "wvs-auth";
 pub const DEFAULT_SERVICE: &str = "container_registry";
+pub const DEFAULT_PROXY_SERVICE: &str = "dependency_proxy";
 pub const DEFAULT_TOKEN_TTL: i64 = 300;
 /// Clients treat anything shorter as 60 s anyway (PROTOCOL-NOTES).
 pub const MIN_TOKEN_TTL: i64 = 60;
@@ -28,6 +29,9 @@ pub struct FileConfig {
     pub listen: Option<String>,
     pub issuer: Option<String>,
     pub services: Option<Vec<String>>,
+    pub proxy_services: Option<Vec<String>>,
+    pub proxy_registry: Option<String>,
+    pub public_url: Option<String>,
     pub token_ttl: Option<i64>,
     pub workers: Option<usize>,
     pub throttle_failures: Option<u32>,
@@ -53,6 +57,14 @@ pub struct ServeConfig {
     pub listen: String,
     pub issuer: String,
     pub services: Vec<String>,
+    /// Dependency Proxy service names; never empty, the first one is the one the
+    /// GitLab-style `/v2/` endpoint challenges with and speaks to the cache as.
+    pub proxy_services: Vec<String>,
+    /// Base URL of the pull-through cache; `None` leaves `/v2/` unanswered (404).
+    pub proxy_registry: Option<String>,
+    /// The URL clients reach wvs-auth at (realm of `/v2/` challenges); `None`: from the
+    /// request's Host and scheme.
+    pub public_url: Option<String>,
     pub token_ttl: i64,
     pub workers: usize,
     pub throttle: ThrottleConfig,
@@ -64,6 +76,9 @@ pub struct ServeFlags {
     pub listen: Option<String>,
     pub issuer: Option<String>,
     pub services: Vec<String>,
+    pub proxy_services: Vec<String>,
+    pub proxy_registry: Option<String>,
+    pub public_url: Option<String>,
     pub token_ttl: Option<i64>,
     pub workers: Option<usize>,
     pub throttle_failures: Option<u32>,
@@ -89,9 +104,38 @@ impl ServeConfig {
                 .clone()
                 .unwrap_or_else(|| vec![DEFAULT_SERVICE.to_string()])
         };
-        if services.iter().any(|s| s.is_empty()) {
+        let proxy_services = if !flags.proxy_services.is_empty() {
+            flags.proxy_services
+        } else {
+            file.proxy_services
+                .clone()
+                .unwrap_or_else(|| vec![DEFAULT_PROXY_SERVICE.to_string()])
+        };
+        if services.iter().chain(&proxy_services).any(|s| s.is_empty()) {
             return Err(Error::Config("service names must not be empty".into()));
         }
+        if proxy_services.is_empty() {
+            return Err(Error::Config(
+                "at least one dependency proxy service is required".into(),
+            ));
+        }
+        // One name, one meaning: /jwt/auth dispatches on it, and a registry token must
+        // never be mistaken for a proxy token or the other way round.
+        if let Some(both) = services.iter().find(|s| proxy_services.contains(s)) {
+            return Err(Error::Config(format!(
+                "service {both:?} is configured both as a registry service and as a dependency proxy service"
+            )));
+        }
+        let proxy_registry = flags
+            .proxy_registry
+            .or(file.proxy_registry.clone())
+            .map(|u| base_url(&u, "--proxy-registry"))
+            .transpose()?;
+        let public_url = flags
+            .public_url
+            .or(file.public_url.clone())
+            .map(|u| base_url(&u, "--public-url"))
+            .transpose()?;
         let defaults = ThrottleConfig::default();
         let throttle = ThrottleConfig {
             max_failures: flags
@@ -127,6 +171,9 @@ impl ServeConfig {
                 .or(file.issuer.clone())
                 .unwrap_or_else(|| DEFAULT_ISSUER.into()),
             services,
+            proxy_services,
+            proxy_registry,
+            public_url,
             token_ttl,
             workers,
             throttle,
@@ -143,6 +190,26 @@ fn check_range(what: &str, value: u64, min: u64, max: u64) -> Result<(), Error> 
         Err(Error::Config(format!(
             "{what} {value}s must be between {min} and {max} seconds"
         )))
+    }
+}
+
+/// An `http(s)://host[:port][/prefix]` base URL without trailing slash, or a config error.
+/// Checked at start-up so a typo fails `serve` rather than every pull.
+fn base_url(raw: &str, what: &str) -> Result<String, Error> {
+    let bad = || Error::Config(format!("{what} {raw:?} must be an http:// or https:// URL"));
+    let trimmed = raw.trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("http://")
+        .or_else(|| trimmed.strip_prefix("https://"))
+        .ok_or_else(bad)?;
+    let host = rest.split('/').next().unwrap_or_default();
+    let ok = !host.is_empty()
+        && !trimmed.contains(['?', '#', ' ', '@'])
+        && trimmed.parse::<actix_web::http::Uri>().is_ok();
+    if ok {
+        Ok(trimmed.to_string())
+    } else {
+        Err(bad())
     }
 }
 
@@ -164,6 +231,48 @@ mod tests {
         assert_eq!(cfg.token_ttl, 120);
         assert_eq!(cfg.services, vec!["a", "b"]);
         assert_eq!(cfg.listen, DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn proxy_services_default_and_must_not_overlap() {
+        let cfg =
+            ServeConfig::resolve(ServeFlags::default(), &FileConfig::default()).expect("defaults");
+        assert_eq!(cfg.proxy_services, vec![DEFAULT_PROXY_SERVICE]);
+        assert_eq!(cfg.proxy_registry, None);
+
+        let file: FileConfig = toml::from_str(
+            "proxy_services = [\"dp\", \"dp2\"]\nproxy_registry = \"http://cache:5000/\"\npublic_url = \"https://auth.example.com\"",
+        )
+        .expect("toml");
+        let cfg = ServeConfig::resolve(ServeFlags::default(), &file).expect("resolve");
+        assert_eq!(cfg.proxy_services, vec!["dp", "dp2"]);
+        assert_eq!(cfg.proxy_registry.as_deref(), Some("http://cache:5000"));
+        assert_eq!(cfg.public_url.as_deref(), Some("https://auth.example.com"));
+
+        let flags = ServeFlags {
+            services: vec!["a".into(), "shared".into()],
+            proxy_services: vec!["shared".into()],
+            ..Default::default()
+        };
+        let err = ServeConfig::resolve(flags, &FileConfig::default()).expect_err("overlap");
+        assert!(err.to_string().contains("shared"), "{err}");
+
+        for bad in [
+            "cache:5000",
+            "ftp://cache",
+            "http://",
+            "http://a b",
+            "http://u@h",
+        ] {
+            let flags = ServeFlags {
+                proxy_registry: Some(bad.into()),
+                ..Default::default()
+            };
+            assert!(
+                ServeConfig::resolve(flags, &FileConfig::default()).is_err(),
+                "{bad:?} accepted"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod dependency_proxy;
 pub mod domain;
 pub mod error;
 pub mod http;

@@ -226,6 +226,52 @@ fn snapshot_groups(env: &Env) -> String {
 }
 
 #[test]
+fn group_dependency_proxy_setting() {
+    let env = Env::new();
+    env.cli_ok(&["group", "create", "acme", "--dependency-proxy"]);
+    env.cli_ok(&["group", "create", "acme/platform"]);
+    let proxy_of = |path: &str| {
+        let list = cli_json(&env, &["group", "list", "--json"]);
+        list.as_array()
+            .expect("array")
+            .iter()
+            .find(|g| g["path"] == path)
+            .unwrap_or_else(|| panic!("{path} not listed: {list}"))["dependency_proxy"]
+            .clone()
+    };
+    assert_eq!(proxy_of("acme"), true);
+    // Not inherited: a subgroup has its own switch, off by default.
+    assert_eq!(proxy_of("acme/platform"), false);
+
+    let out = env.cli_ok(&[
+        "group",
+        "update",
+        "acme/platform",
+        "--dependency-proxy",
+        "on",
+    ]);
+    assert!(out.contains("dependency proxy on"), "{out}");
+    assert_eq!(proxy_of("acme/platform"), true);
+    env.cli_ok(&["group", "update", "acme", "--dependency-proxy", "off"]);
+    assert_eq!(proxy_of("acme"), false);
+    assert!(env
+        .cli_ok(&["group", "list"])
+        .contains("acme/platform  [dependency proxy]"));
+
+    let before = snapshot_groups(&env);
+    for bad in [
+        &["group", "update", "acme", "--dependency-proxy", "maybe"][..],
+        &["group", "update", "acme", "--dependency-proxy"],
+        &["group", "update", "acme"],
+        &["group", "update", "nope", "--dependency-proxy", "on"],
+        &["group", "update", "Bad", "--dependency-proxy", "on"],
+    ] {
+        refused_one_line(&env, bad);
+    }
+    assert_eq!(snapshot_groups(&env), before);
+}
+
+#[test]
 fn projects_have_a_visibility() {
     let env = Env::new();
     env.cli_ok(&["group", "create", "acme"]);

@@ -11,7 +11,26 @@ use crate::error::Error;
 #[derive(Subcommand)]
 pub enum GroupCommand {
     /// Create a group; nested groups need their parent first (acme, then acme/platform)
-    Create { path: String },
+    Create {
+        path: String,
+        /// Let the group's deploy tokens (read_registry + write_registry) pull through the
+        /// Dependency Proxy
+        #[arg(long)]
+        dependency_proxy: bool,
+    },
+    /// Change a group's settings
+    Update {
+        path: String,
+        /// Turn the group's Dependency Proxy on or off
+        #[arg(
+            long,
+            value_name = "on|off",
+            value_parser = parse_on_off,
+            action = clap::ArgAction::Set,
+            required = true
+        )]
+        dependency_proxy: bool,
+    },
     /// List groups
     List {
         #[arg(long)]
@@ -34,16 +53,53 @@ pub enum ProjectCommand {
     },
 }
 
+/// `on`/`off` as SPEC §5 spells the switch (also `true`/`false`, as TOML people type it).
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" => Ok(true),
+        "off" | "false" => Ok(false),
+        _ => Err(format!("expected on or off, got {s:?}")),
+    }
+}
+
+fn on_off(enabled: bool) -> &'static str {
+    if enabled {
+        "on"
+    } else {
+        "off"
+    }
+}
+
 fn parse_visibility(s: &str) -> Result<Visibility, String> {
     s.parse()
 }
 
 pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
     match cmd {
-        GroupCommand::Create { path } => {
+        GroupCommand::Create {
+            path,
+            dependency_proxy,
+        } => {
             let path = NamespacePath::parse(&path)?;
-            let group = ctx.db()?.create_group(&path)?;
-            println!("created group {} (id {})", group.path, group.id);
+            let group = ctx.db()?.create_group(&path, dependency_proxy)?;
+            println!(
+                "created group {} (id {}, dependency proxy {})",
+                group.path,
+                group.id,
+                on_off(group.dependency_proxy)
+            );
+        }
+        GroupCommand::Update {
+            path,
+            dependency_proxy,
+        } => {
+            let path = NamespacePath::parse(&path)?;
+            let group = ctx.db()?.set_dependency_proxy(&path, dependency_proxy)?;
+            println!(
+                "group {}: dependency proxy {}",
+                group.path,
+                on_off(group.dependency_proxy)
+            );
         }
         GroupCommand::List { json } => {
             let groups = ctx.db()?.list_groups()?;
@@ -55,6 +111,7 @@ pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
                             "id": g.id,
                             "path": g.path.as_str(),
                             "parent_id": g.parent_id,
+                            "dependency_proxy": g.dependency_proxy,
                             "created_at": g.created_at,
                         })
                     })
@@ -62,7 +119,12 @@ pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
                 print_json(&rows)?;
             } else {
                 for g in groups {
-                    println!("{:>5}  {}", g.id, g.path);
+                    let proxy = if g.dependency_proxy {
+                        "  [dependency proxy]"
+                    } else {
+                        ""
+                    };
+                    println!("{:>5}  {}{proxy}", g.id, g.path);
                 }
             }
         }

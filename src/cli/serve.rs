@@ -7,6 +7,8 @@ use clap::Args;
 
 use super::Context;
 use crate::config::{ServeConfig, ServeFlags};
+use crate::dependency_proxy::forward::ProxySettings;
+use crate::dependency_proxy::verify::TokenVerifier;
 use crate::error::Error;
 use crate::http::throttle::Throttle;
 use crate::http::AppState;
@@ -25,6 +27,22 @@ pub struct ServeArgs {
     /// Registry service name accepted as `service=` (repeatable) [default: container_registry]
     #[arg(long = "service", env = "WVS_AUTH_SERVICE", value_delimiter = ',')]
     services: Vec<String>,
+    /// Dependency Proxy service name accepted as `service=` (repeatable); the first one is
+    /// what the GitLab-style `/v2/` paths challenge with [default: dependency_proxy]
+    #[arg(
+        long = "proxy-service",
+        env = "WVS_AUTH_PROXY_SERVICE",
+        value_delimiter = ','
+    )]
+    proxy_services: Vec<String>,
+    /// URL of the pull-through cache (Dependency Proxy); wvs-auth then answers
+    /// GROUP/dependency_proxy/containers/IMAGE under /v2/ and forwards to it
+    #[arg(long, env = "WVS_AUTH_PROXY_REGISTRY", value_name = "URL")]
+    proxy_registry: Option<String>,
+    /// URL clients reach wvs-auth at, for the realm of /v2/ challenges
+    /// [default: from the request's Host and scheme]
+    #[arg(long, env = "WVS_AUTH_PUBLIC_URL", value_name = "URL")]
+    public_url: Option<String>,
     /// Lifetime of issued tokens in seconds, 60..=86400 [default: 300]
     #[arg(long, env = "WVS_AUTH_TOKEN_TTL")]
     token_ttl: Option<i64>,
@@ -47,6 +65,9 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         listen: args.listen,
         issuer: args.issuer,
         services: args.services,
+        proxy_services: args.proxy_services,
+        proxy_registry: args.proxy_registry,
+        public_url: args.public_url,
         token_ttl: args.token_ttl,
         workers: args.workers,
         throttle_failures: args.throttle_failures,
@@ -68,13 +89,31 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     }
     let keys = Arc::new(LiveKeys::open(keys)?);
     log::info!(
-        "signing with key {} as issuer {:?} for services {:?}; listening on {}",
+        "signing with key {} as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {}",
         keys.current().signer.kid(),
         config.issuer,
         config.services,
+        config.proxy_services,
         config.listen
     );
 
+    let proxy = config.proxy_registry.clone().map(|cache_url| {
+        let service = config.proxy_services[0].clone();
+        log::info!(
+            "dependency proxy: answering GROUP/dependency_proxy/containers/IMAGE under /v2/ \
+             as service {service:?}, forwarding to {cache_url}"
+        );
+        ProxySettings {
+            cache_url,
+            public_url: config.public_url.clone(),
+            verifier: TokenVerifier::new(
+                ctx.keys_dir.clone(),
+                config.issuer.clone(),
+                service.clone(),
+            ),
+            service,
+        }
+    });
     let store = Arc::new(db.clone());
     let usage = Arc::new(UsageRecorder::default());
     usage.spawn_flusher(store.clone(), Duration::from_secs(5));
@@ -82,12 +121,15 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         db,
         directory: store.clone(),
         tokens: store.clone(),
+        groups: store.clone(),
         issuer: TokenIssuer {
             keys,
             issuer: config.issuer,
             ttl_secs: config.token_ttl,
         },
         services: config.services,
+        proxy_services: config.proxy_services,
+        proxy,
         throttle: Throttle::new(config.throttle),
         usage: usage.clone(),
     };

@@ -6,27 +6,39 @@ use rusqlite::{params, OptionalExtension, Row};
 use super::{fmt_time, is_unique_violation, parse_time, Db, DbError};
 use crate::domain::namespace::Group;
 use crate::domain::path::NamespacePath;
+use crate::domain::store::{GroupSettings, StoreError};
 
-const COLUMNS: &str = "id, path, parent_id, created_at";
+const COLUMNS: &str = "id, path, parent_id, created_at, dependency_proxy";
 
-fn from_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, Option<i64>, String)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+type RawGroup = (i64, String, Option<i64>, String, bool);
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<RawGroup> {
+    Ok((
+        row.get(0)?,
+        row.get(1)?,
+        row.get(2)?,
+        row.get(3)?,
+        row.get(4)?,
+    ))
 }
 
-fn build(
-    (id, path, parent_id, created_at): (i64, String, Option<i64>, String),
-) -> Result<Group, DbError> {
+fn build((id, path, parent_id, created_at, dependency_proxy): RawGroup) -> Result<Group, DbError> {
     Ok(Group {
         id,
         path: NamespacePath::parse(&path).map_err(|e| DbError::Corrupt(e.to_string()))?,
         parent_id,
+        dependency_proxy,
         created_at: parse_time(&created_at)?,
     })
 }
 
 impl Db {
     /// Creates a group; its parent group must already exist, and no project may hold the path.
-    pub fn create_group(&self, path: &NamespacePath) -> Result<Group, DbError> {
+    pub fn create_group(
+        &self,
+        path: &NamespacePath,
+        dependency_proxy: bool,
+    ) -> Result<Group, DbError> {
         let mut conn = self.conn()?;
         // IMMEDIATE: this reads then writes; a deferred transaction would fail at once with
         // SQLITE_BUSY_SNAPSHOT if another writer committed in between.
@@ -55,8 +67,9 @@ impl Db {
         }
         let now = Utc::now();
         tx.execute(
-            "INSERT INTO groups (path, parent_id, created_at) VALUES (?1, ?2, ?3)",
-            params![path.as_str(), parent_id, fmt_time(now)],
+            "INSERT INTO groups (path, parent_id, created_at, dependency_proxy) \
+             VALUES (?1, ?2, ?3, ?4)",
+            params![path.as_str(), parent_id, fmt_time(now), dependency_proxy],
         )
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -71,8 +84,28 @@ impl Db {
             id,
             path: path.clone(),
             parent_id,
+            dependency_proxy,
             created_at: now,
         })
+    }
+
+    /// Turns the group's Dependency Proxy on or off; effective on the next token request.
+    pub fn set_dependency_proxy(
+        &self,
+        path: &NamespacePath,
+        enabled: bool,
+    ) -> Result<Group, DbError> {
+        let conn = self.conn()?;
+        let changed = conn.execute(
+            "UPDATE groups SET dependency_proxy = ?1 WHERE path = ?2",
+            params![enabled, path.as_str()],
+        )?;
+        if changed == 0 {
+            return Err(DbError::NotFound(format!("group {path} does not exist")));
+        }
+        drop(conn);
+        self.find_group(path)?
+            .ok_or_else(|| DbError::NotFound(format!("group {path} does not exist")))
     }
 
     pub fn find_group(&self, path: &NamespacePath) -> Result<Option<Group>, DbError> {
@@ -92,5 +125,18 @@ impl Db {
             .query_map([], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
         rows.into_iter().map(build).collect()
+    }
+}
+
+impl GroupSettings for Db {
+    fn dependency_proxy_enabled(&self, group_id: i64) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let enabled = conn
+            .prepare_cached("SELECT dependency_proxy FROM groups WHERE id = ?1")
+            .map_err(DbError::from)?
+            .query_row([group_id], |r| r.get::<_, bool>(0))
+            .optional()
+            .map_err(DbError::from)?;
+        Ok(enabled.unwrap_or(false))
     }
 }

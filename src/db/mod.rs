@@ -209,6 +209,27 @@ mod tests {
     }
 
     #[test]
+    fn groups_of_a_version_1_database_keep_the_proxy_off() {
+        let mut conn = Connection::open_in_memory().expect("open");
+        let v1 = SCHEMA
+            .split("-- migrate: 2")
+            .next()
+            .expect("block 1")
+            .to_string();
+        migrate(&mut conn, &v1).expect("v1");
+        conn.execute(
+            "INSERT INTO groups (path, created_at) VALUES ('acme', '2024-01-01T00:00:00Z')",
+            [],
+        )
+        .expect("insert");
+        migrate(&mut conn, SCHEMA).expect("up to date");
+        let on: bool = conn
+            .query_row("SELECT dependency_proxy FROM groups", [], |r| r.get(0))
+            .expect("row kept");
+        assert!(!on);
+    }
+
+    #[test]
     fn shipped_schema_applies() {
         let mut conn = Connection::open_in_memory().expect("open");
         migrate(&mut conn, SCHEMA).expect("schema.sql applies");

@@ -1,4 +1,5 @@
-//! The domain: namespaces, deploy tokens, registry scopes and who may do what.
+//! The domain: namespaces, deploy tokens, registry scopes and who may do what (registry
+//! and Dependency Proxy).
 //!
 //! Nothing here knows about HTTP or SQL. Storage is reached through the small traits in
 //! [`store`], so the SQLite backend (and a later PostgreSQL one) and every realm (registry,
@@ -6,6 +7,7 @@
 
 pub mod access;
 pub mod authn;
+pub mod dependency_proxy;
 pub mod deploy_token;
 pub mod namespace;
 pub mod path;

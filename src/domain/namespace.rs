@@ -49,6 +49,10 @@ pub struct Group {
     pub id: i64,
     pub path: NamespacePath,
     pub parent_id: Option<i64>,
+    /// Whether the group's deploy tokens may pull through the Dependency Proxy (SPEC §2).
+    /// A setting of this group alone, not inherited: a subgroup's tokens need it on the
+    /// subgroup, so enabling it high up never hands pull access to every team below.
+    pub dependency_proxy: bool,
     pub created_at: DateTime<Utc>,
 }
 

@@ -31,6 +31,10 @@ pub struct ResourceScope {
 }
 
 impl ResourceScope {
+    pub fn wants(&self, action: &str) -> bool {
+        self.actions.iter().any(|a| a == action)
+    }
+
     pub fn parse(raw: &str) -> Result<Self, ScopeError> {
         if raw.len() > MAX_SCOPE_LEN {
             return Err(ScopeError::TooLong);

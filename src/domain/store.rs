@@ -26,3 +26,9 @@ pub trait DeployTokenLookup: Send + Sync {
     /// Records `last_used_at` for a batch of tokens (called off the request path).
     fn record_last_used(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError>;
 }
+
+/// Group settings the realms read on every request (so a change needs no restart).
+pub trait GroupSettings: Send + Sync {
+    /// Is the Dependency Proxy enabled for this group? A group that no longer exists is off.
+    fn dependency_proxy_enabled(&self, group_id: i64) -> Result<bool, StoreError>;
+}

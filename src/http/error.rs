@@ -14,6 +14,10 @@ pub enum ApiError {
     BadRequest(String),
     #[error("HTTP Basic: Access denied. The provided credentials are wrong, revoked or expired.")]
     Unauthorized,
+    /// No credentials where a realm requires them (the Dependency Proxy): 401 with the same
+    /// Basic challenge, so clients ask the user to log in.
+    #[error("{0}")]
+    AuthenticationRequired(String),
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
@@ -33,7 +37,7 @@ impl ApiError {
     fn code(&self) -> &'static str {
         match self {
             ApiError::BadRequest(_) => "BAD_REQUEST",
-            ApiError::Unauthorized => "UNAUTHORIZED",
+            ApiError::Unauthorized | ApiError::AuthenticationRequired(_) => "UNAUTHORIZED",
             ApiError::Denied(_) => "DENIED",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed => "UNSUPPORTED",
@@ -48,7 +52,9 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) | ApiError::UnsupportedGrantType => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized | ApiError::AuthenticationRequired(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -60,7 +66,7 @@ impl ResponseError for ApiError {
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
         match self {
-            ApiError::Unauthorized => {
+            ApiError::Unauthorized | ApiError::AuthenticationRequired(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
             }
             ApiError::Throttled(secs) => {

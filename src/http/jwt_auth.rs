@@ -1,7 +1,9 @@
 //! `GET` and `POST /jwt/auth`: the Docker token endpoint (SPEC §3).
 //!
 //! GET is what docker and skopeo send (query + Basic header); POST is the OAuth2 password
-//! grant containerd tries first. Both become one [`TokenRequest`] and one decision.
+//! grant containerd tries first. Both become one [`TokenRequest`] and one decision. The
+//! service name picks the realm: a registry service (`registry::grant`) or a Dependency
+//! Proxy service (`dependency_proxy::grant`).
 
 use std::net::IpAddr;
 use std::time::Instant;
@@ -16,12 +18,14 @@ use serde::Serialize;
 use super::basic::parse_basic;
 use super::error::ApiError;
 use super::limits::MAX_BODY_BYTES;
-use super::AppState;
+use super::{AppState, ServiceKind};
+use crate::dependency_proxy::{self, ProxyGrantError};
 use crate::domain::authn::{authenticate, AuthnError, Credentials};
+use crate::domain::dependency_proxy::ProxyRefusal;
 use crate::domain::deploy_token::{HashedToken, SECRET_PREFIX};
 use crate::domain::principal::Principal;
 use crate::domain::scope::{parse_all, ResourceScope};
-use crate::registry::{grant, Access, GrantError};
+use crate::registry::{grant, Access, Bearer, GrantError};
 
 struct TokenRequest {
     service: Option<String>,
@@ -196,9 +200,9 @@ fn decide(
         .ok_or_else(|| ApiError::BadRequest("service is required".into()))?;
     trace.asked = parse_all(request.scopes.iter().map(String::as_str))
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
-    if !state.services.contains(&service) {
-        return Err(ApiError::NotFound(format!("unknown service {service:?}")));
-    }
+    let kind = state
+        .service_kind(&service)
+        .ok_or_else(|| ApiError::NotFound(format!("unknown service {service:?}")))?;
 
     let throttle_keys = throttle_keys(peer, request.credentials.as_ref());
     let now = Instant::now();
@@ -230,30 +234,49 @@ fn decide(
         }
     };
 
-    trace.granted =
-        grant(state.directory.as_ref(), &principal, &trace.asked).map_err(|e| match e {
-            GrantError::NoRegistryScope => ApiError::Denied(e.to_string()),
-            GrantError::Store(e) => {
-                log::error!("project lookup failed: {e}");
-                ApiError::Unavailable
-            }
-        })?;
+    let group = match kind {
+        ServiceKind::Registry => {
+            trace.granted =
+                grant(state.directory.as_ref(), &principal, &trace.asked).map_err(|e| match e {
+                    GrantError::NoRegistryScope => ApiError::Denied(e.to_string()),
+                    GrantError::Store(e) => {
+                        log::error!("project lookup failed: {e}");
+                        ApiError::Unavailable
+                    }
+                })?;
+            None
+        }
+        ServiceKind::DependencyProxy => {
+            let proxy = dependency_proxy::grant(state.groups.as_ref(), &principal, &trace.asked)
+                .map_err(|e| match e {
+                    ProxyGrantError::Refused(ProxyRefusal::AuthenticationRequired) => {
+                        ApiError::AuthenticationRequired(e.to_string())
+                    }
+                    ProxyGrantError::Refused(refusal) => ApiError::Denied(refusal.to_string()),
+                    ProxyGrantError::Store(e) => {
+                        log::error!("group lookup failed: {e}");
+                        ApiError::Unavailable
+                    }
+                })?;
+            trace.granted = proxy.access;
+            Some(proxy.group)
+        }
+    };
 
     let now = Utc::now();
-    let not_after = match &principal {
-        Principal::DeployToken(t) => t.expires_at_instant(),
-        Principal::Anonymous => None,
+    let subject = principal.subject();
+    let bearer = Bearer {
+        subject: &subject,
+        auth_type: principal.auth_type(),
+        group: group.as_ref().map(|g| g.as_str()),
+        not_after: match &principal {
+            Principal::DeployToken(t) => t.expires_at_instant(),
+            Principal::Anonymous => None,
+        },
     };
     let issued = state
         .issuer
-        .issue(
-            &principal.subject(),
-            principal.auth_type(),
-            &service,
-            &trace.granted,
-            now,
-            not_after,
-        )
+        .issue(&bearer, &service, &trace.granted, now)
         .map_err(|e| {
             log::error!("signing failed: {e}");
             ApiError::Unavailable

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::db::Db;
-use crate::domain::store::{DeployTokenLookup, ProjectDirectory};
+use crate::dependency_proxy::forward::{self, CacheClient, ProxySettings};
+use crate::domain::store::{DeployTokenLookup, GroupSettings, ProjectDirectory};
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
 use error::ApiError;
@@ -23,11 +24,35 @@ pub struct AppState {
     pub db: Db,
     pub directory: Arc<dyn ProjectDirectory>,
     pub tokens: Arc<dyn DeployTokenLookup>,
+    pub groups: Arc<dyn GroupSettings>,
     pub issuer: TokenIssuer,
     /// Registry service names this server issues tokens for (`aud`).
     pub services: Vec<String>,
+    /// Dependency Proxy service names (`aud` of pull-through cache tokens).
+    pub proxy_services: Vec<String>,
+    /// The GitLab-style `/v2/` endpoint, when `--proxy-registry` is set.
+    pub proxy: Option<ProxySettings>,
     pub throttle: Throttle,
     pub usage: Arc<UsageRecorder>,
+}
+
+/// Which realm a `service=` name belongs to; configuration keeps the two lists disjoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Registry,
+    DependencyProxy,
+}
+
+impl AppState {
+    pub fn service_kind(&self, service: &str) -> Option<ServiceKind> {
+        if self.services.iter().any(|s| s == service) {
+            Some(ServiceKind::Registry)
+        } else if self.proxy_services.iter().any(|s| s == service) {
+            Some(ServiceKind::DependencyProxy)
+        } else {
+            None
+        }
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -39,6 +64,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/-/health", web::get().to(health))
     .route("/-/jwks", web::get().to(jwks))
+    // `/v2` and everything below it: the Dependency Proxy's GitLab-style paths (404 when
+    // no --proxy-registry is set, and for any other path).
+    .route("/v2{tail:.*}", web::route().to(forward::v2))
     .default_service(web::to(not_found));
 }
 
@@ -75,6 +103,7 @@ pub async fn run(
     HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(web::Data::new(CacheClient::new()))
             .wrap(actix_web::middleware::from_fn(limits::limit_headers))
             .configure(configure)
     })

@@ -8,7 +8,7 @@ use crate::domain::principal::Principal;
 use crate::domain::scope::ResourceScope;
 use crate::domain::store::{ProjectDirectory, StoreError};
 
-pub use token::{Access, TokenIssuer};
+pub use token::{Access, Bearer, TokenIssuer};
 
 /// Why a principal gets nothing from the registry at all (403, not a 200 with empty access).
 #[derive(Debug, thiserror::Error)]

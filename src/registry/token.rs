@@ -35,6 +35,10 @@ struct Claims<'a> {
     jti: String,
     access: &'a [Access],
     auth_type: &'a str,
+    /// Dependency-proxy tokens only: the deploy token's group, which wvs-auth's own `/v2/`
+    /// endpoint checks against the group in the path. Registries ignore unknown claims.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    group: Option<&'a str>,
 }
 
 /// A signed token and what the HTTP answer says about it.
@@ -42,6 +46,18 @@ pub struct IssuedToken {
     pub token: String,
     pub expires_in: i64,
     pub issued_at: String,
+}
+
+/// Who a token is for, as the claims and the lifetime need it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bearer<'a> {
+    /// `sub`: the username, empty for anonymous.
+    pub subject: &'a str,
+    pub auth_type: &'a str,
+    /// The deploy token's group, for dependency-proxy tokens.
+    pub group: Option<&'a str>,
+    /// When the credential itself stops working (a deploy token's expiry).
+    pub not_after: Option<DateTime<Utc>>,
 }
 
 pub struct TokenIssuer {
@@ -53,31 +69,30 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     pub fn issue(
         &self,
-        subject: &str,
-        auth_type: &str,
+        bearer: &Bearer<'_>,
         audience: &str,
         access: &[Access],
         now: DateTime<Utc>,
-        not_after: Option<DateTime<Utc>>,
     ) -> Result<IssuedToken, KeyError> {
         let iat = now.timestamp();
         // A JWT should not outlive the deploy token it was issued for by a whole TTL; but
         // clients treat lifetimes under 60 s as 60 s (and SPEC keeps expires_in >= 60), so
         // near expiry the JWT is cut to 60 s rather than to the exact instant.
         let mut exp = iat + self.ttl_secs;
-        if let Some(limit) = not_after {
+        if let Some(limit) = bearer.not_after {
             exp = exp.min(limit.timestamp().max(iat + MIN_LIFETIME_SECS));
         }
         let claims = Claims {
             iss: &self.issuer,
-            sub: subject,
+            sub: bearer.subject,
             aud: audience,
             iat,
             nbf: iat - NOT_BEFORE_SKEW_SECS,
             exp,
             jti: uuid::Uuid::new_v4().to_string(),
             access,
-            auth_type,
+            auth_type: bearer.auth_type,
+            group: bearer.group,
         };
         Ok(IssuedToken {
             token: self.keys.current().signer.sign(&claims)?,
@@ -94,7 +109,17 @@ mod tests {
 
     fn lifetime(issuer: &TokenIssuer, now: DateTime<Utc>, not_after: Option<DateTime<Utc>>) -> i64 {
         let t = issuer
-            .issue("u", "deploy_token", "svc", &[], now, not_after)
+            .issue(
+                &Bearer {
+                    subject: "u",
+                    auth_type: "deploy_token",
+                    group: None,
+                    not_after,
+                },
+                "svc",
+                &[],
+                now,
+            )
             .expect("issue");
         let claims: serde_json::Value = serde_json::from_slice(
             &base64::Engine::decode(

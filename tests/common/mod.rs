@@ -2,6 +2,9 @@
 //! `wvs-auth` binary, and servers started on free 127.0.0.1 ports and killed on drop.
 #![allow(dead_code)]
 
+pub mod http;
+pub mod tools;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -127,6 +130,22 @@ impl Env {
             username: v["username"].as_str().expect("username").to_string(),
             secret: v["token"].as_str().expect("token").to_string(),
         }
+    }
+
+    /// A token that expired at 00:00 UTC today: created "yesterday" under libfaketime, since
+    /// the CLI refuses dates that are not in the future.
+    pub fn expired_token(&self, owner: &[&str], scopes: &str) -> Token {
+        assert!(have("faketime"), "faketime is not on PATH; CI installs it");
+        let today = chrono::Utc::now().date_naive();
+        let yesterday = today.pred_opt().expect("date");
+        let at = format!("{yesterday} 12:00:00");
+        let today = today.to_string();
+        self.token_with(
+            &["env", "TZ=UTC", "faketime", &at],
+            owner,
+            scopes,
+            &["--expires-at", &today],
+        )
     }
 
     /// Writes `keys bundle` to a file (creating keys if needed) and returns its path.
