@@ -106,11 +106,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         ProxySettings {
             cache_url,
             public_url: config.public_url.clone(),
-            verifier: TokenVerifier::new(
-                ctx.keys_dir.clone(),
-                config.issuer.clone(),
-                service.clone(),
-            ),
+            verifier: TokenVerifier::new(keys.clone(), config.issuer.clone(), service.clone()),
             service,
         }
     });

@@ -3,27 +3,20 @@
 //! wvs-auth issued them itself (via `/jwt/auth`), so it checks them exactly as a registry
 //! would — RS256 signature by a published key, `iss`, `aud` = the dependency-proxy service,
 //! `exp`/`nbf` — plus what only wvs-auth can check: the `group` claim must cover the group in
-//! the path. Keys come from the keys directory (the same published set `/-/jwks` serves),
-//! reloaded when a token names an unknown `kid`, so a key activated by another instance
-//! sharing the directory is picked up without a restart.
+//! the path. Keys are the live generation's published set (the one `/-/jwks` serves), which
+//! follows the keys directory, so a key activated by another instance is picked up.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
 use crate::domain::dependency_proxy::PULL;
 use crate::domain::path::NamespacePath;
-use crate::keys::KeyStore;
+use crate::keys::LiveKeys;
 
 /// Clock skew tolerated on `exp`/`nbf`; distribution allows 60 s, our own tokens need less.
 const LEEWAY_SECS: u64 = 30;
-/// An unknown `kid` re-reads the keys directory at most this often, so a client sending
-/// made-up key ids cannot turn every request into file reads.
-const RELOAD_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -76,29 +69,18 @@ impl VerifiedToken {
     }
 }
 
-struct Keys {
-    by_kid: HashMap<String, DecodingKey>,
-    loaded_at: Instant,
-}
-
 pub struct TokenVerifier {
-    keys_dir: PathBuf,
+    keys: Arc<LiveKeys>,
     issuer: String,
     audience: String,
-    keys: RwLock<Keys>,
 }
 
 impl TokenVerifier {
-    pub fn new(keys_dir: PathBuf, issuer: String, audience: String) -> Self {
-        let by_kid = load(&keys_dir);
+    pub fn new(keys: Arc<LiveKeys>, issuer: String, audience: String) -> Self {
         Self {
-            keys_dir,
+            keys,
             issuer,
             audience,
-            keys: RwLock::new(Keys {
-                by_kid,
-                loaded_at: Instant::now(),
-            }),
         }
     }
 
@@ -133,47 +115,6 @@ impl TokenVerifier {
     }
 
     fn key(&self, kid: &str) -> Option<DecodingKey> {
-        {
-            let keys = self.keys.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(key) = keys.by_kid.get(kid) {
-                return Some(key.clone());
-            }
-            if keys.loaded_at.elapsed() < RELOAD_INTERVAL {
-                return None;
-            }
-        }
-        let mut keys = self.keys.write().unwrap_or_else(|p| p.into_inner());
-        if keys.loaded_at.elapsed() >= RELOAD_INTERVAL {
-            keys.by_kid = load(&self.keys_dir);
-            keys.loaded_at = Instant::now();
-        }
-        keys.by_kid.get(kid).cloned()
+        self.keys.current().verifying.get(kid).cloned()
     }
-}
-
-/// The published keys of the keys directory by kid; a broken directory yields none (every
-/// token is then refused, and the error logged), never a panic.
-fn load(dir: &std::path::Path) -> HashMap<String, DecodingKey> {
-    let jwks = match KeyStore::new(dir).jwks() {
-        Ok(jwks) => jwks,
-        Err(e) => {
-            log::error!("cannot load verification keys from {}: {e}", dir.display());
-            return HashMap::new();
-        }
-    };
-    let mut out = HashMap::new();
-    for jwk in jwks["keys"].as_array().into_iter().flatten() {
-        let (Some(kid), Some(n), Some(e)) =
-            (jwk["kid"].as_str(), jwk["n"].as_str(), jwk["e"].as_str())
-        else {
-            continue;
-        };
-        match DecodingKey::from_rsa_components(n, e) {
-            Ok(key) => {
-                out.insert(kid.to_string(), key);
-            }
-            Err(err) => log::error!("published key {kid} is unusable: {err}"),
-        }
-    }
-    out
 }

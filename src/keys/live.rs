@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use std::collections::HashMap;
+
 use arc_swap::ArcSwap;
+use jsonwebtoken::DecodingKey;
 
 use super::{JwtSigner, KeyError, KeyStore};
 
@@ -21,6 +24,8 @@ pub struct LoadedKeys {
     pub signer: JwtSigner,
     /// The JWKS document, serialised once per generation for `/-/jwks`.
     pub jwks: Vec<u8>,
+    /// Every published key by kid, for verifying tokens wvs-auth issued itself.
+    pub verifying: HashMap<String, DecodingKey>,
     stamp: Option<(SystemTime, u64)>,
 }
 
@@ -83,10 +88,22 @@ impl LiveKeys {
 fn load(store: &KeyStore) -> Result<LoadedKeys, KeyError> {
     let stamp = store.manifest_stamp();
     let signer = store.signer()?;
-    let jwks = serde_json::to_vec(&store.jwks()?).map_err(|e| KeyError::Crypto(e.to_string()))?;
+    let document = store.jwks()?;
+    let mut verifying = HashMap::new();
+    for jwk in document["keys"].as_array().into_iter().flatten() {
+        if let (Some(kid), Some(n), Some(e)) =
+            (jwk["kid"].as_str(), jwk["n"].as_str(), jwk["e"].as_str())
+        {
+            let key = DecodingKey::from_rsa_components(n, e)
+                .map_err(|err| KeyError::Crypto(format!("published key {kid}: {err}")))?;
+            verifying.insert(kid.to_string(), key);
+        }
+    }
+    let jwks = serde_json::to_vec(&document).map_err(|e| KeyError::Crypto(e.to_string()))?;
     Ok(LoadedKeys {
         signer,
         jwks,
+        verifying,
         stamp,
     })
 }
@@ -113,5 +130,7 @@ mod tests {
         let jwks: serde_json::Value =
             serde_json::from_slice(&live.current().jwks).expect("jwks json");
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
+        assert!(live.current().verifying.contains_key(&first.kid));
+        assert!(live.current().verifying.contains_key(&second.kid));
     }
 }
