@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use common::http::{agent, answer, basic, creds, jwt_part, pair, verify_jwt, Answer};
 use common::{Env, Server, Token};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
@@ -48,110 +49,6 @@ fn project_token(env: &Env, project: &str, scopes: &str) -> Token {
 // HTTP helpers
 // ---------------------------------------------------------------------------------------
 
-/// An HTTP answer, whatever its status (ureq 2 reports 4xx/5xx as `Err(Status)`).
-#[derive(Debug)]
-struct Answer {
-    status: u16,
-    /// Lower-cased names.
-    headers: HashMap<String, String>,
-    body: String,
-}
-
-impl Answer {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap_or_else(|e| {
-            panic!(
-                "status {} body is not JSON ({e}): {:?}",
-                self.status, self.body
-            )
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .get(&name.to_ascii_lowercase())
-            .map(String::as_str)
-    }
-
-    /// Asserts the status and the `{"errors":[{"code","message"}]}` shape; returns the code.
-    fn expect_error(&self, status: u16) -> String {
-        assert_eq!(self.status, status, "unexpected answer: {self:?}");
-        assert!(
-            self.header("content-type")
-                .is_some_and(|c| c.starts_with("application/json")),
-            "error answer is not JSON: {self:?}"
-        );
-        let v = self.json();
-        let errors = v["errors"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no errors array: {}", self.body));
-        assert_eq!(errors.len(), 1, "{}", self.body);
-        let code = errors[0]["code"]
-            .as_str()
-            .expect("errors[0].code is a string");
-        let message = errors[0]["message"]
-            .as_str()
-            .expect("errors[0].message is a string");
-        assert!(!code.is_empty() && !message.is_empty(), "{}", self.body);
-        code.to_string()
-    }
-
-    /// Asserts a 200 token answer and returns the JWT.
-    fn token(&self) -> String {
-        assert_eq!(self.status, 200, "expected a token: {self:?}");
-        let v = self.json();
-        let token = v["token"].as_str().expect("token").to_string();
-        assert_eq!(
-            v["access_token"].as_str(),
-            Some(token.as_str()),
-            "token == access_token"
-        );
-        token
-    }
-
-    /// The `access` claim of a 200 token answer.
-    fn access(&self) -> Value {
-        claims_of(&self.token())["access"].clone()
-    }
-}
-
-fn answer(result: Result<ureq::Response, ureq::Error>) -> Answer {
-    let response = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("transport error: {e}"),
-    };
-    let status = response.status();
-    let headers = response
-        .headers_names()
-        .into_iter()
-        .map(|name| {
-            let value = response.header(&name).unwrap_or_default().to_string();
-            (name.to_ascii_lowercase(), value)
-        })
-        .collect();
-    let body = response.into_string().expect("read body");
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::AgentBuilder::new()
-        .timeout(Duration::from_secs(20))
-        .build()
-}
-
-fn basic(username: &str, secret: &str) -> String {
-    format!("Basic {}", STANDARD.encode(format!("{username}:{secret}")))
-}
-
-fn creds(t: &Token) -> String {
-    basic(&t.username, &t.secret)
-}
-
 /// `GET /jwt/auth?{query}`, optionally with an `Authorization` header.
 fn get(server: &Server, query: &str, auth: Option<&str>) -> Answer {
     let mut req = agent().get(&format!("{}/jwt/auth?{query}", server.url));
@@ -173,11 +70,6 @@ fn post_form(server: &Server, body: &str) -> Answer {
             .set("Content-Type", "application/x-www-form-urlencoded")
             .send_string(body),
     )
-}
-
-/// Form-encodes one pair, as Go's `url.Values.Encode` (docker) does.
-fn pair(key: &str, value: &str) -> String {
-    serde_urlencoded::to_string([(key, value)]).expect("encode")
 }
 
 /// The query docker sends for `scopes` on the default service.
@@ -202,17 +94,12 @@ fn repo(name: &str, actions: &[&str]) -> Value {
 // JWT helpers
 // ---------------------------------------------------------------------------------------
 
-fn part(token: &str, index: usize) -> Value {
-    let piece = token.split('.').nth(index).expect("JWT has three parts");
-    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(piece).expect("base64url")).expect("JSON part")
-}
-
 fn header_of(token: &str) -> Value {
-    part(token, 0)
+    jwt_part(token, 0)
 }
 
 fn claims_of(token: &str) -> Value {
-    part(token, 1)
+    jwt_part(token, 1)
 }
 
 fn jwks(server: &Server) -> Value {
@@ -223,30 +110,6 @@ fn jwks(server: &Server) -> Value {
 
 fn keys_list(env: &Env) -> Value {
     serde_json::from_str(&env.cli_ok(&["keys", "list", "--json"])).expect("keys list JSON")
-}
-
-/// Verifies `token`'s signature with the JWKS key `kid`, and iss/aud/exp/nbf.
-fn verify(token: &str, jwks: &Value, issuer: &str, audience: &str) -> Value {
-    let kid = header_of(token)["kid"].as_str().expect("kid").to_string();
-    let jwk = jwks["keys"]
-        .as_array()
-        .expect("keys")
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .unwrap_or_else(|| panic!("kid {kid} not in JWKS {jwks}"));
-    let key = DecodingKey::from_rsa_components(
-        jwk["n"].as_str().expect("n"),
-        jwk["e"].as_str().expect("e"),
-    )
-    .expect("decoding key");
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_audience(&[audience]);
-    validation.set_issuer(&[issuer]);
-    validation.validate_nbf = true;
-    validation.set_required_spec_claims(&["exp", "nbf", "aud", "iss", "sub"]);
-    jsonwebtoken::decode::<Value>(token, &key, &validation)
-        .unwrap_or_else(|e| panic!("token does not verify: {e}"))
-        .claims
 }
 
 // ---------------------------------------------------------------------------------------
@@ -453,7 +316,7 @@ fn read_write_token_gets_a_verifiable_rs256_jwt() {
     );
 
     // Signature and registered claims.
-    let claims = verify(&token, &jwks, "wvs-auth", SVC);
+    let claims = verify_jwt(&token, &jwks, "wvs-auth", SVC);
     assert_eq!(claims["iss"], "wvs-auth");
     assert_eq!(claims["sub"], t.username.as_str());
     assert_eq!(claims["aud"], json!(SVC), "aud is a single string");
@@ -510,7 +373,7 @@ fn docker_login_without_scope_gets_empty_access() {
         body.get("refresh_token").is_none(),
         "no refresh token: {body}"
     );
-    let claims = verify(&token, &jwks(&server), "wvs-auth", SVC);
+    let claims = verify_jwt(&token, &jwks(&server), "wvs-auth", SVC);
     assert_eq!(claims["access"], json!([]));
     assert_eq!(claims["sub"], t.username.as_str());
 }
@@ -805,7 +668,7 @@ fn anonymous_pulls_public_only() {
     );
     let a = ask(&server, None, &["repository:acme/app:pull"]);
     assert_eq!(a.access(), json!([]), "private project: 200 with no access");
-    verify(&a.token(), &jwks(&server), "wvs-auth", SVC);
+    verify_jwt(&a.token(), &jwks(&server), "wvs-auth", SVC);
 }
 
 #[test]
@@ -815,7 +678,7 @@ fn package_only_token_is_403_denied() {
     let server = env.serve(&[]);
     for scopes in [&["repository:acme/app:pull"][..], &[]] {
         let a = ask(&server, Some(&creds(&t)), scopes);
-        assert_eq!(a.expect_error(403), "DENIED");
+        assert_eq!(a.expect_error(403).0, "DENIED");
         assert_eq!(
             a.json()["errors"][0]["message"],
             "deploy token lacks read_registry/write_registry"
@@ -835,7 +698,7 @@ fn token_ttl_issuer_and_services_are_configurable() {
     let short = env.serve(&["--token-ttl", "120"]);
     let a = ask(&short, Some(&creds(&t)), &["repository:acme/app:pull"]);
     assert_eq!(a.json()["expires_in"], 120);
-    let claims = verify(&a.token(), &jwks(&short), "wvs-auth", SVC);
+    let claims = verify_jwt(&a.token(), &jwks(&short), "wvs-auth", SVC);
     assert_eq!(
         claims["exp"].as_i64().expect("exp") - claims["iat"].as_i64().expect("iat"),
         120
@@ -847,14 +710,14 @@ fn token_ttl_issuer_and_services_are_configurable() {
     for service in ["a", "b"] {
         let q = format!("service={service}&scope=repository:acme/app:pull");
         let a = get(&multi, &q, Some(&creds(&t)));
-        let claims = verify(&a.token(), &keys, "X", service);
+        let claims = verify_jwt(&a.token(), &keys, "X", service);
         assert_eq!(claims["aud"], json!(service));
         assert_eq!(claims["iss"], "X");
         assert_eq!(claims["access"], json!([repo("acme/app", &["pull"])]));
     }
     // The default service is no longer served once services are configured.
     let a = get(&multi, &format!("service={SVC}"), Some(&creds(&t)));
-    assert_eq!(a.expect_error(404), "NOT_FOUND");
+    assert_eq!(a.expect_error(404).0, "NOT_FOUND");
 }
 
 #[test]
@@ -899,7 +762,7 @@ fn unknown_service_404_missing_service_400() {
 // ---------------------------------------------------------------------------------------
 
 fn assert_unauthorized(a: &Answer, secret: &str) {
-    assert_eq!(a.expect_error(401), "UNAUTHORIZED");
+    assert_eq!(a.expect_error(401).0, "UNAUTHORIZED");
     assert_eq!(
         a.header("www-authenticate"),
         Some(r#"Basic realm="wvs-auth""#),
@@ -1083,7 +946,7 @@ fn oauth_password_grant_like_containerd() {
     chrono::DateTime::parse_from_rfc3339(v["issued_at"].as_str().expect("issued_at"))
         .expect("RFC 3339");
     assert!(v.get("refresh_token").is_none(), "no refresh token: {v}");
-    let claims = verify(&token, &jwks(&server), "wvs-auth", SVC);
+    let claims = verify_jwt(&token, &jwks(&server), "wvs-auth", SVC);
     assert_eq!(claims["sub"], t.username.as_str());
     assert_eq!(
         claims["access"],
@@ -1253,7 +1116,7 @@ fn health_jwks_and_unknown_routes() {
 
     for path in ["/nope", "/jwt", "/jwt/auth/extra", "/v2/", "/-/jwks/x"] {
         assert_eq!(
-            get_path(&server, path).expect_error(404),
+            get_path(&server, path).expect_error(404).0,
             "NOT_FOUND",
             "{path}"
         );

@@ -45,10 +45,13 @@ impl Answer {
             "error answer is not JSON: {self:?}"
         );
         let v = self.json();
-        let code = v["errors"][0]["code"].as_str().expect("errors[0].code");
-        let message = v["errors"][0]["message"]
-            .as_str()
-            .expect("errors[0].message");
+        let errors = v["errors"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no errors array: {}", self.body));
+        assert_eq!(errors.len(), 1, "{}", self.body);
+        let code = errors[0]["code"].as_str().expect("errors[0].code");
+        let message = errors[0]["message"].as_str().expect("errors[0].message");
+        assert!(!code.is_empty() && !message.is_empty(), "{}", self.body);
         (code.to_string(), message.to_string())
     }
 
@@ -57,8 +60,17 @@ impl Answer {
         assert_eq!(self.status, 200, "expected a token: {self:?}");
         let v = self.json();
         let token = v["token"].as_str().expect("token").to_string();
-        assert_eq!(v["access_token"].as_str(), Some(token.as_str()));
+        assert_eq!(
+            v["access_token"].as_str(),
+            Some(token.as_str()),
+            "token == access_token"
+        );
         token
+    }
+
+    /// The `access` claim of a 200 token answer.
+    pub fn access(&self) -> Value {
+        jwt_part(&self.token(), 1)["access"].clone()
     }
 }
 
