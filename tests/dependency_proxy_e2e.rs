@@ -437,38 +437,9 @@ fn large_image(dir: &Path) -> OciImage {
     assert!(status.success(), "tar failed");
     let layer_bytes = std::fs::read(&tar).expect("read layer");
     let layer = put_blob(dir, "application/vnd.oci.image.layer.v1.tar", &layer_bytes);
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": {},
-        "rootfs": { "type": "layers", "diff_ids": [layer["digest"].clone()] },
-    });
+    let diff_id = layer["digest"].as_str().expect("digest").to_string();
     drop(layer_bytes);
-    let config = put_blob(
-        dir,
-        "application/vnd.oci.image.config.v1+json",
-        config.to_string().as_bytes(),
-    );
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": config,
-        "layers": [layer],
-    });
-    let mut manifest = put_blob(
-        dir,
-        "application/vnd.oci.image.manifest.v1+json",
-        manifest.to_string().as_bytes(),
-    );
-    let manifest_digest = manifest["digest"].as_str().expect("digest").to_string();
-    manifest["annotations"] = serde_json::json!({ "org.opencontainers.image.ref.name": "latest" });
-    let index = serde_json::json!({ "schemaVersion": 2, "manifests": [manifest] });
-    std::fs::write(dir.join("index.json"), index.to_string()).expect("index.json");
-    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).expect("layout");
-    OciImage {
-        dir: dir.to_path_buf(),
-        manifest_digest,
-    }
+    finish_oci_layout(dir, layer, &diff_id)
 }
 
 /// Peak resident set size of a process, in kB (`VmHWM` in /proc/PID/status).

@@ -352,6 +352,13 @@ pub fn oci_image(dir: &Path, content: &str) -> OciImage {
         format!("sha256:{}", hex(&Sha256::digest(&out.stdout)))
     };
 
+    let layer = put_blob(dir, "application/vnd.oci.image.layer.v1.tar+gzip", &layer);
+    finish_oci_layout(dir, layer, &diff_id)
+}
+
+/// Completes an OCI layout (tag `latest`) around one layer already stored with
+/// [`put_blob`]: the image config, the manifest and the index.
+pub fn finish_oci_layout(dir: &Path, layer: serde_json::Value, diff_id: &str) -> OciImage {
     let config = serde_json::json!({
         "architecture": "amd64",
         "os": "linux",
@@ -363,7 +370,6 @@ pub fn oci_image(dir: &Path, content: &str) -> OciImage {
         "application/vnd.oci.image.config.v1+json",
         config.to_string().as_bytes(),
     );
-    let layer = put_blob(dir, "application/vnd.oci.image.layer.v1.tar+gzip", &layer);
     let manifest = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.manifest.v1+json",
