@@ -7,6 +7,7 @@
 pub mod access;
 pub mod authn;
 pub mod deploy_token;
+pub mod git_access;
 pub mod namespace;
 pub mod path;
 pub mod principal;
