@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod git;
 pub mod http;
 pub mod keys;
 pub mod registry;

@@ -90,6 +90,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         throttle: Throttle::new(config.throttle),
         usage: usage.clone(),
         keys_dir: ctx.keys_dir.clone(),
+        repos: crate::git::Repositories::new(&ctx.data_dir),
     };
     let result =
         actix_web::rt::System::new().block_on(crate::http::run(state, listener, config.workers));

@@ -3,6 +3,7 @@
 
 pub mod basic;
 pub mod error;
+mod git;
 mod jwt_auth;
 mod limits;
 pub mod throttle;
@@ -14,6 +15,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::db::Db;
 use crate::domain::store::{DeployTokenLookup, ProjectDirectory};
+use crate::git::Repositories;
 use crate::keys::KeyStore;
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
@@ -31,6 +33,8 @@ pub struct AppState {
     pub throttle: Throttle,
     pub usage: Arc<UsageRecorder>,
     pub keys_dir: PathBuf,
+    /// The bare repositories the git realm serves.
+    pub repos: Repositories,
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
@@ -42,7 +46,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/-/health", web::get().to(health))
     .route("/-/jwks", web::get().to(jwks))
-    .default_service(web::to(not_found));
+    // Git URLs have any number of path segments before their endpoint, so they are
+    // recognised by `git::dispatch` (which answers the usual JSON 404 for anything else)
+    // rather than by route patterns.
+    .default_service(web::to(git::dispatch));
 }
 
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -64,10 +71,6 @@ async fn jwks(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
 
 async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
-}
-
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such route".into()))
 }
 
 /// Runs the server on an already bound listener until it is stopped.
