@@ -2,6 +2,8 @@
 //! `wvs-auth` binary, and servers started on free 127.0.0.1 ports and killed on drop.
 #![allow(dead_code)]
 
+pub mod git;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
