@@ -88,6 +88,10 @@ pub async fn run(
     })
     .workers(workers)
     .backlog(4096)
+    // Streamed answers (git packs) end with a small write (the last chunk); with Nagle on,
+    // it waits for the ACK the client delays by 40 ms, once per git round trip. Every
+    // answer here is a complete message, so nothing is gained by coalescing.
+    .tcp_nodelay(true)
     .listen(listener)?
     .run()
     .await
