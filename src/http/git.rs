@@ -29,7 +29,8 @@ use crate::git::lfs::{self, Lookup, Operation};
 use crate::git::route::{self, Endpoint, GitRoute, Oid};
 use crate::git::{link, GitError, Surface};
 
-/// Entry point: the default service of the app.
+/// Entry point: the default service of the app. The logged latency is the time to the
+/// response headers; a streamed pack goes on after it.
 pub async fn dispatch(
     req: HttpRequest,
     payload: web::Payload,
@@ -105,11 +106,23 @@ async fn handle(
                 }
             };
             let (principal, project) = authorize(ctx, &route.repo, op)?;
-            backend(ctx, &principal, &project, route, None).await
+            // Only upload-pack gets this far today (deploy tokens never write); should a
+            // writer ever be allowed, the repository's `http.receivepack false` still stops
+            // receive-pack in the backend until that is made deliberate.
+            let query = format!("service={service}");
+            backend(ctx, &principal, &project, route, query, None).await
         }
         Endpoint::UploadPack => {
             let (principal, project) = authorize(ctx, &route.repo, GitOperation::Read)?;
-            backend(ctx, &principal, &project, route, Some(payload)).await
+            backend(
+                ctx,
+                &principal,
+                &project,
+                route,
+                String::new(),
+                Some(payload),
+            )
+            .await
         }
         Endpoint::ReceivePack => {
             // Refused for every deploy token (401 without credentials, so git asks).
@@ -209,6 +222,7 @@ async fn backend(
     principal: &Principal,
     project: &Project,
     route: &GitRoute,
+    query: String,
     body: Option<web::Payload>,
 ) -> Result<HttpResponse, GitError> {
     let repos = ctx.state.repos.clone();
@@ -236,10 +250,7 @@ async fn backend(
     let request = CgiRequest {
         path_info: format!("/{}.git/{}", project.path, route.endpoint.name()),
         method: route.endpoint.method(),
-        query: match route.endpoint {
-            Endpoint::InfoRefs => "service=git-upload-pack".into(),
-            _ => String::new(),
-        },
+        query,
         content_type: header("content-type"),
         content_encoding: header("content-encoding").filter(|v| {
             v.bytes()
@@ -279,6 +290,9 @@ async fn lfs_batch(
     };
     let (principal, project) = authorize(ctx, &route.repo, op)?;
 
+    // Links point back at the host the client used (behind a proxy, its `Forwarded` /
+    // `X-Forwarded-Host`). A client can only misdirect its own links, which carry its own
+    // credentials' worth of access anyway.
     let info = ctx.req.connection_info();
     let base = format!("{}://{}", info.scheme(), info.host());
     let token_id = match &principal {
