@@ -38,13 +38,14 @@ RUN find src -name '*.rs' -exec touch {} + \
 ########################################################################################
 # Runtime stage
 ########################################################################################
-# debian-slim rather than distroless: the health check needs an HTTP client (curl) and
-# the compose key-init service needs /bin/sh; glibc matches the build stage. No init
+# debian-slim rather than distroless: the health check needs an HTTP client (curl), the
+# compose key-init service needs /bin/sh and the git realm runs `git http-backend`; glibc
+# matches the build stage. No init
 # process is needed: actix-web handles SIGTERM/SIGINT itself as PID 1.
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl git \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 10001 wvs \
  && useradd --system --uid 10001 --gid wvs --home-dir /data --no-create-home \

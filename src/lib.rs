@@ -7,6 +7,7 @@ pub mod db;
 pub mod dependency_proxy;
 pub mod domain;
 pub mod error;
+pub mod git;
 pub mod http;
 pub mod keys;
 pub mod registry;

@@ -97,12 +97,14 @@ fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
 
-/// Every byte of every file in the data directory (database, WAL, shared memory).
+/// Every byte of every file in the data directory (database, WAL, shared memory). The
+/// `repositories/` directory holds git data, never token material, and is skipped.
 fn data_files(env: &Env) -> Vec<(PathBuf, Vec<u8>)> {
     std::fs::read_dir(env.data_dir())
         .expect("data dir")
-        .map(|e| {
-            let p = e.expect("entry").path();
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .map(|p| {
             let bytes = std::fs::read(&p).expect("read data file");
             (p, bytes)
         })

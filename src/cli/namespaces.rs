@@ -7,6 +7,7 @@ use super::{print_json, Context};
 use crate::domain::namespace::Visibility;
 use crate::domain::path::NamespacePath;
 use crate::error::Error;
+use crate::git::Repositories;
 
 #[derive(Subcommand)]
 pub enum GroupCommand {
@@ -141,6 +142,16 @@ pub fn run_project(ctx: &Context, cmd: ProjectCommand) -> Result<(), Error> {
                 "created {} project {} (id {})",
                 project.visibility, project.path, project.id
             );
+            // The row is committed first: should git fail here, the server still creates
+            // the repository on first access, so the project is usable either way.
+            let repos = Repositories::new(&ctx.data_dir);
+            repos.ensure(&project.path).map_err(|e| {
+                Error::Config(format!(
+                    "project {} was created, but not its git repository ({e}); it will be created on first git access",
+                    project.path
+                ))
+            })?;
+            println!("git repository: {}", repos.dir(&project.path).display());
         }
         ProjectCommand::List { json } => {
             let projects = ctx.db()?.list_projects()?;

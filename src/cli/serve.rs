@@ -128,6 +128,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         proxy,
         throttle: Throttle::new(config.throttle),
         usage: usage.clone(),
+        repos: crate::git::Repositories::new(&ctx.data_dir),
     };
     let result =
         actix_web::rt::System::new().block_on(crate::http::run(state, listener, config.workers));

@@ -201,6 +201,10 @@ impl DeployTokenLookup for Db {
         Ok(row.map(build).transpose()?)
     }
 
+    fn find_by_id(&self, id: i64) -> Result<Option<DeployToken>, StoreError> {
+        Ok(self.find_deploy_token(id)?)
+    }
+
     fn record_last_used(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError> {
         let run = || -> Result<(), DbError> {
             let mut conn = self.conn()?;

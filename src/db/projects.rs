@@ -133,4 +133,8 @@ impl ProjectDirectory for Db {
     fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError> {
         Ok(self.owning_project_inner(repository)?)
     }
+
+    fn project_by_path(&self, path: &NamespacePath) -> Result<Option<Project>, StoreError> {
+        Ok(self.find_project(path)?)
+    }
 }

@@ -250,6 +250,10 @@ impl DeployToken {
         is_expired(self.expires_at, now)
     }
 
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        !self.is_revoked() && !self.is_expired(now)
+    }
+
     /// The instant the token stops working: 00:00:00Z of `expires_at`.
     pub fn expires_at_instant(&self) -> Option<DateTime<Utc>> {
         self.expires_at

@@ -9,6 +9,7 @@ pub mod access;
 pub mod authn;
 pub mod dependency_proxy;
 pub mod deploy_token;
+pub mod git_access;
 pub mod namespace;
 pub mod path;
 pub mod principal;

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::deploy_token::{DeployToken, HashedToken};
 use super::namespace::Project;
+use super::path::NamespacePath;
 
 /// A storage failure. Backend-agnostic on purpose: callers answer 503 and log it.
 #[derive(Debug, thiserror::Error)]
@@ -16,12 +17,19 @@ pub trait ProjectDirectory: Send + Sync {
     /// The project owning a repository name: the project whose full path is the name's
     /// longest path-segment prefix (`acme/app/worker` → `acme/app`).
     fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError>;
+
+    /// The project at exactly `path` (git URLs name a project, not a repository below it).
+    fn project_by_path(&self, path: &NamespacePath) -> Result<Option<Project>, StoreError>;
 }
 
 /// What authentication needs of deploy tokens.
 pub trait DeployTokenLookup: Send + Sync {
     /// The token whose secret digests to `digest`, revoked or not.
     fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError>;
+
+    /// The token with this id, revoked or not. LFS download links name their token by id
+    /// and re-check it on use, so revocation stops downloads on the very next request.
+    fn find_by_id(&self, id: i64) -> Result<Option<DeployToken>, StoreError>;
 
     /// Records `last_used_at` for a batch of tokens (called off the request path).
     fn record_last_used(&self, uses: &[(i64, DateTime<Utc>)]) -> Result<(), StoreError>;

@@ -3,6 +3,7 @@
 
 pub mod basic;
 pub mod error;
+mod git;
 mod jwt_auth;
 mod limits;
 pub mod throttle;
@@ -14,6 +15,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use crate::db::Db;
 use crate::dependency_proxy::forward::{self, CacheClient, ProxySettings};
 use crate::domain::store::{DeployTokenLookup, GroupSettings, ProjectDirectory};
+use crate::git::Repositories;
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
 use error::ApiError;
@@ -34,6 +36,8 @@ pub struct AppState {
     pub proxy: Option<ProxySettings>,
     pub throttle: Throttle,
     pub usage: Arc<UsageRecorder>,
+    /// The bare repositories the git realm serves.
+    pub repos: Repositories,
 }
 
 /// Which realm a `service=` name belongs to; configuration keeps the two lists disjoint.
@@ -67,7 +71,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     // `/v2` and everything below it: the Dependency Proxy's GitLab-style paths (404 when
     // no --proxy-registry is set, and for any other path).
     .route("/v2{tail:.*}", web::route().to(forward::v2))
-    .default_service(web::to(not_found));
+    // Git URLs have any number of path segments before their endpoint, so they are
+    // recognised by `git::dispatch` (which answers the usual JSON 404 for anything else)
+    // rather than by route patterns.
+    .default_service(web::to(git::dispatch));
 }
 
 async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
@@ -89,10 +96,6 @@ async fn method_not_allowed() -> Result<HttpResponse, ApiError> {
     Err(ApiError::MethodNotAllowed)
 }
 
-async fn not_found() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound("no such route".into()))
-}
-
 /// Runs the server on an already bound listener until it is stopped.
 pub async fn run(
     state: AppState,
@@ -109,6 +112,10 @@ pub async fn run(
     })
     .workers(workers)
     .backlog(4096)
+    // Streamed answers (git packs) end with a small write (the last chunk); with Nagle on,
+    // it waits for the ACK the client delays by 40 ms, once per git round trip. Every
+    // answer here is a complete message, so nothing is gained by coalescing.
+    .tcp_nodelay(true)
     .listen(listener)?
     .run()
     .await

@@ -5,7 +5,9 @@
 //! encoded header — constant for a key — are built once here and reused.
 
 use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{RsaKeyPair, RSA_PKCS1_SHA256};
+use aws_lc_rs::signature::{
+    KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -67,6 +69,24 @@ impl JwtSigner {
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
     }
+
+    /// The payload (claims JSON) of a token this very key signed, or `None`.
+    ///
+    /// For tokens wvs-auth hands to itself (LFS download links). The header must be
+    /// byte-for-byte the one this signer writes, so no `alg` or `kid` from the token is ever
+    /// trusted; then the RS256 signature is checked with this key's public half. Tokens of
+    /// another (earlier) active key fail, which costs at most one link lifetime after
+    /// `keys activate` and a restart.
+    pub fn verify(&self, token: &str) -> Option<Vec<u8>> {
+        let rest = token.strip_prefix(&self.header_prefix)?;
+        let (payload_b64, signature_b64) = rest.split_once('.')?;
+        let signed = &token[..self.header_prefix.len() + payload_b64.len()];
+        let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
+        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, self.key.public_key().as_ref())
+            .verify(signed.as_bytes(), &signature)
+            .ok()?;
+        URL_SAFE_NO_PAD.decode(payload_b64).ok()
+    }
 }
 
 fn pem_body(pem: &str) -> String {
@@ -105,5 +125,32 @@ mod tests {
         validation.set_audience(&["svc"]);
         let data = decode::<serde_json::Value>(&token, &key, &validation).expect("verifies");
         assert_eq!(data.claims["sub"], "x");
+
+        let payload = signer.verify(&token).expect("own token verifies");
+        let back: serde_json::Value = serde_json::from_slice(&payload).expect("json");
+        assert_eq!(back, claims);
+    }
+
+    #[test]
+    fn verify_refuses_tampered_and_foreign_tokens() {
+        let m = KeyMaterial::generate_rsa().expect("generate");
+        let signer = JwtSigner::from_pem(&m.kid, &m.private_pem, &m.cert_pem).expect("signer");
+        let token = signer
+            .sign(&serde_json::json!({ "oid": "a" }))
+            .expect("sign");
+        let (head, sig) = token.rsplit_once('.').expect("three parts");
+        let (prefix, _) = head.rsplit_once('.').expect("three parts");
+        let forged_payload = URL_SAFE_NO_PAD.encode(br#"{"oid":"b"}"#);
+        assert!(signer
+            .verify(&format!("{prefix}.{forged_payload}.{sig}"))
+            .is_none());
+        assert!(signer.verify(&format!("{head}.")).is_none());
+        assert!(signer.verify("").is_none());
+        assert!(signer.verify("a.b.c").is_none());
+
+        let other = KeyMaterial::generate_rsa().expect("generate");
+        let other =
+            JwtSigner::from_pem(&other.kid, &other.private_pem, &other.cert_pem).expect("signer");
+        assert!(other.verify(&token).is_none());
     }
 }
