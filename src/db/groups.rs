@@ -3,7 +3,7 @@
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{fmt_time, is_unique_violation, parse_time, Db, DbError};
+use super::{claim_namespace, exists_conflict, fmt_time, parse_time, Db, DbError};
 use crate::domain::namespace::Group;
 use crate::domain::path::NamespacePath;
 use crate::domain::store::{GroupSettings, StoreError};
@@ -43,41 +43,14 @@ impl Db {
         // IMMEDIATE: this reads then writes; a deferred transaction would fail at once with
         // SQLITE_BUSY_SNAPSHOT if another writer committed in between.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let parent_id = match path.parent() {
-            None => None,
-            Some(parent) => Some(
-                tx.query_row(
-                    "SELECT id FROM groups WHERE path = ?1",
-                    [parent.as_str()],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()?
-                .ok_or_else(|| {
-                    DbError::NotFound(format!("parent group {parent} does not exist"))
-                })?,
-            ),
-        };
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM projects WHERE path = ?1)",
-            [path.as_str()],
-            |r| r.get(0),
-        )?;
-        if taken {
-            return Err(DbError::Conflict(format!("{path} is already a project")));
-        }
+        let parent_id = claim_namespace(&tx, path, "group")?;
         let now = Utc::now();
         tx.execute(
             "INSERT INTO groups (path, parent_id, created_at, dependency_proxy) \
              VALUES (?1, ?2, ?3, ?4)",
             params![path.as_str(), parent_id, fmt_time(now), dependency_proxy],
         )
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                DbError::Conflict(format!("group {path} already exists"))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| exists_conflict(e, "group", path))?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
         Ok(Group {

@@ -16,6 +16,7 @@ use rusqlite::Connection;
 
 pub use deploy_tokens::{NewDeployToken, Revocation};
 
+use crate::domain::path::NamespacePath;
 use crate::domain::store::StoreError;
 
 /// The schema, compiled in so a release binary migrates without the source tree.
@@ -165,6 +166,52 @@ fn migration_blocks(schema: &str) -> Vec<(i64, String)> {
         }
     }
     blocks
+}
+
+/// Groups and projects share one namespace. Run inside the IMMEDIATE transaction that
+/// creates `path` as a `kind` (`"group"` or `"project"`): returns the id of the enclosing
+/// group, which must exist, and refuses a path the other kind already holds.
+pub(crate) fn claim_namespace(
+    tx: &rusqlite::Transaction<'_>,
+    path: &NamespacePath,
+    kind: &str,
+) -> Result<Option<i64>, DbError> {
+    use rusqlite::OptionalExtension;
+    let parent_id = match path.parent() {
+        None => None,
+        Some(parent) => Some(
+            tx.query_row(
+                "SELECT id FROM groups WHERE path = ?1",
+                [parent.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?
+            .ok_or_else(|| DbError::NotFound(format!("parent group {parent} does not exist")))?,
+        ),
+    };
+    let (other_table, other) = if kind == "group" {
+        ("projects", "project")
+    } else {
+        ("groups", "group")
+    };
+    let taken: bool = tx.query_row(
+        &format!("SELECT EXISTS (SELECT 1 FROM {other_table} WHERE path = ?1)"),
+        [path.as_str()],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(DbError::Conflict(format!("{path} is already a {other}")));
+    }
+    Ok(parent_id)
+}
+
+/// Maps a unique-constraint failure on insert to "already exists".
+pub(crate) fn exists_conflict(e: rusqlite::Error, kind: &str, path: &NamespacePath) -> DbError {
+    if is_unique_violation(&e) {
+        DbError::Conflict(format!("{kind} {path} already exists"))
+    } else {
+        e.into()
+    }
 }
 
 pub(crate) fn fmt_time(t: DateTime<Utc>) -> String {

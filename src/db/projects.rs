@@ -3,7 +3,7 @@
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{fmt_time, is_unique_violation, parse_time, Db, DbError};
+use super::{claim_namespace, exists_conflict, fmt_time, parse_time, Db, DbError};
 use crate::domain::namespace::{Project, Visibility};
 use crate::domain::path::{segment_prefixes, NamespacePath, MAX_DEPTH};
 use crate::domain::store::{ProjectDirectory, StoreError};
@@ -43,38 +43,13 @@ impl Db {
         // IMMEDIATE: this reads then writes; a deferred transaction would fail at once with
         // SQLITE_BUSY_SNAPSHOT if another writer committed in between.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        let group_id = match path.parent() {
-            None => None,
-            Some(parent) => Some(
-                tx.query_row(
-                    "SELECT id FROM groups WHERE path = ?1",
-                    [parent.as_str()],
-                    |r| r.get::<_, i64>(0),
-                )
-                .optional()?
-                .ok_or_else(|| DbError::NotFound(format!("group {parent} does not exist")))?,
-            ),
-        };
-        let taken: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM groups WHERE path = ?1)",
-            [path.as_str()],
-            |r| r.get(0),
-        )?;
-        if taken {
-            return Err(DbError::Conflict(format!("{path} is already a group")));
-        }
+        let group_id = claim_namespace(&tx, path, "project")?;
         let now = Utc::now();
         tx.execute(
             "INSERT INTO projects (path, group_id, visibility, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![path.as_str(), group_id, visibility.as_str(), fmt_time(now)],
         )
-        .map_err(|e| {
-            if is_unique_violation(&e) {
-                DbError::Conflict(format!("project {path} already exists"))
-            } else {
-                e.into()
-            }
-        })?;
+        .map_err(|e| exists_conflict(e, "project", path))?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
         Ok(Project {
