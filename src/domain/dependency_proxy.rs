@@ -157,27 +157,7 @@ fn valid_component(c: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deploy_token::DeployToken;
-    use chrono::Utc;
-
-    fn path(p: &str) -> NamespacePath {
-        NamespacePath::parse(p).expect("valid path")
-    }
-
-    fn token(owner: TokenOwner, scopes: &[TokenScope]) -> Principal {
-        Principal::DeployToken(Box::new(DeployToken {
-            id: 1,
-            owner,
-            name: "t".into(),
-            custom_username: None,
-            scopes: scopes.to_vec(),
-            expires_at: None,
-            created_at: Utc::now(),
-            revoked_at: None,
-            last_used_at: None,
-            created_by: None,
-        }))
-    }
+    use crate::domain::fixtures::{path, token};
 
     fn group_token(scopes: &[TokenScope]) -> Principal {
         token(

@@ -74,38 +74,8 @@ pub fn git_access(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::deploy_token::{DeployToken, TokenOwner};
-    use crate::domain::path::NamespacePath;
-    use chrono::Utc;
-
-    fn path(p: &str) -> NamespacePath {
-        NamespacePath::parse(p).expect("valid path")
-    }
-
-    fn project(id: i64, p: &str, visibility: Visibility) -> Project {
-        Project {
-            id,
-            path: path(p),
-            group_id: None,
-            visibility,
-            created_at: Utc::now(),
-        }
-    }
-
-    fn token(owner: TokenOwner, scopes: &[TokenScope]) -> Principal {
-        Principal::DeployToken(Box::new(DeployToken {
-            id: 1,
-            owner,
-            name: "t".into(),
-            custom_username: None,
-            scopes: scopes.to_vec(),
-            expires_at: None,
-            created_at: Utc::now(),
-            revoked_at: None,
-            last_used_at: None,
-            created_by: None,
-        }))
-    }
+    use crate::domain::deploy_token::TokenOwner;
+    use crate::domain::fixtures::{path, project, token};
 
     fn group_token(g: &str, scopes: &[TokenScope]) -> Principal {
         token(
