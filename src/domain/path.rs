@@ -10,6 +10,9 @@ use std::fmt;
 pub const MAX_PATH_LEN: usize = 255;
 /// Deepest nesting of groups, as in GitLab.
 pub const MAX_DEPTH: usize = 20;
+/// Top-level names the HTTP surfaces use for themselves (`/v2/` of the Dependency Proxy,
+/// `/jwt/auth`, `/api/v4/`): a group or project there would have its git URLs shadowed.
+pub const RESERVED_TOP_LEVEL: [&str; 3] = ["api", "jwt", "v2"];
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PathError {
@@ -23,6 +26,8 @@ pub enum PathError {
     BadSegment(String),
     #[error("path segment {0:?} must not end in .git")]
     GitSuffix(String),
+    #[error("{0:?} is reserved at the top level (it is one of wvs-auth's own URL prefixes)")]
+    Reserved(String),
 }
 
 /// A validated, normalised namespace path: lowercase segments joined by `/`.
@@ -50,6 +55,9 @@ impl NamespacePath {
             if seg.ends_with(".git") {
                 return Err(PathError::GitSuffix((*seg).to_string()));
             }
+        }
+        if RESERVED_TOP_LEVEL.contains(&segments[0]) {
+            return Err(PathError::Reserved(segments[0].to_string()));
         }
         Ok(Self(trimmed.to_string()))
     }
@@ -124,10 +132,15 @@ mod tests {
     #[test]
     fn rejects_bad_paths() {
         for bad in [
-            "", "/", "Acme", "a b", "-a", "a-", "a//b", "a/../b", "x.git", "a/$(id)",
+            "", "/", "Acme", "a b", "-a", "a-", "a//b", "a/../b", "x.git", "a/$(id)", "v2",
+            "v2/app", "api/x", "jwt",
         ] {
             assert!(NamespacePath::parse(bad).is_err(), "{bad:?} accepted");
         }
+        assert!(
+            NamespacePath::parse("acme/v2").is_ok(),
+            "reserved only at the top level"
+        );
         let deep = vec!["a"; MAX_DEPTH + 1].join("/");
         assert_eq!(NamespacePath::parse(&deep), Err(PathError::TooDeep));
         assert_eq!(
