@@ -37,6 +37,7 @@ pub struct FileConfig {
     pub throttle_failures: Option<u32>,
     pub throttle_window_secs: Option<u64>,
     pub throttle_ban_secs: Option<u64>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 impl FileConfig {
@@ -68,6 +69,7 @@ pub struct ServeConfig {
     pub token_ttl: i64,
     pub workers: usize,
     pub throttle: ThrottleConfig,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Flag values of `serve` as parsed (None = not given).
@@ -84,6 +86,7 @@ pub struct ServeFlags {
     pub throttle_failures: Option<u32>,
     pub throttle_window_secs: Option<u64>,
     pub throttle_ban_secs: Option<u64>,
+    pub trusted_proxies: Vec<String>,
 }
 
 impl ServeConfig {
@@ -156,6 +159,15 @@ impl ServeConfig {
         };
         check_range("throttle window", throttle.window.as_secs(), 1, 3_600)?;
         check_range("throttle ban", throttle.ban.as_secs(), 1, 86_400)?;
+        let trusted_raw = if flags.trusted_proxies.is_empty() {
+            file.trusted_proxies.clone().unwrap_or_default()
+        } else {
+            flags.trusted_proxies.clone()
+        };
+        let trusted_proxies = trusted_raw
+            .iter()
+            .map(|raw| parse_net(raw))
+            .collect::<Result<Vec<_>, _>>()?;
         let workers = flags
             .workers
             .or(file.workers)
@@ -177,8 +189,20 @@ impl ServeConfig {
             token_ttl,
             workers,
             throttle,
+            trusted_proxies,
         })
     }
+}
+
+/// A trusted proxy: an address (`10.0.0.5`) or a network (`10.0.0.0/8`).
+fn parse_net(raw: &str) -> Result<ipnet::IpNet, Error> {
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            Error::Config(format!(
+                "trusted proxy {raw:?} is not an IP address or CIDR network"
+            ))
+        })
 }
 
 /// Out-of-range throttle settings would disable throttling (a zero window) or overflow

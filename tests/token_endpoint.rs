@@ -1420,3 +1420,53 @@ fn every_token_request_is_logged_once() {
         lines.join("\n")
     );
 }
+
+/// Behind a trusted reverse proxy, throttling keys on the forwarded client, so one bad
+/// client does not lock out everyone behind the same proxy; an untrusted peer's
+/// `X-Forwarded-For` is ignored.
+#[test]
+fn trusted_proxy_throttles_the_forwarded_client() {
+    let env = env_with_projects();
+    let t = project_token(&env, "acme/app", "read_registry");
+    let bad = basic("someone", "wvsdt-wrong");
+    let query = scope_query(&["repository:acme/app:pull"]);
+    let ask_as = |server: &Server, client: &str, auth: &str| {
+        answer(
+            agent()
+                .get(&format!("{}/jwt/auth?{query}", server.url))
+                .set("Authorization", auth)
+                .set("X-Forwarded-For", client)
+                .call(),
+        )
+    };
+    let limits = [
+        "--throttle-failures",
+        "2",
+        "--throttle-window",
+        "60",
+        "--throttle-ban",
+        "600",
+    ];
+
+    let mut args = limits.to_vec();
+    args.extend(["--trusted-proxy", "127.0.0.1"]);
+    let behind_proxy = env.serve(&args);
+    for _ in 0..2 {
+        assert_eq!(ask_as(&behind_proxy, "198.51.100.1", &bad).status, 401);
+    }
+    assert_eq!(
+        ask_as(&behind_proxy, "198.51.100.1", &creds(&t)).status,
+        429
+    );
+    assert_eq!(
+        ask_as(&behind_proxy, "198.51.100.2", &creds(&t)).status,
+        200
+    );
+
+    // Without the setting the header is the client's own claim and changes nothing.
+    let direct = env.serve(&limits);
+    for client in ["198.51.100.1", "198.51.100.3"] {
+        assert_eq!(ask_as(&direct, client, &bad).status, 401);
+    }
+    assert_eq!(ask_as(&direct, "198.51.100.4", &creds(&t)).status, 429);
+}

@@ -58,6 +58,13 @@ pub struct ServeArgs {
     /// Length of a ban, seconds [default: 600]
     #[arg(long, env = "WVS_AUTH_THROTTLE_BAN")]
     throttle_ban: Option<u64>,
+    /// Reverse proxy (IP or CIDR, repeatable) whose X-Forwarded-For names the client
+    #[arg(
+        long = "trusted-proxy",
+        env = "WVS_AUTH_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    trusted_proxies: Vec<String>,
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
@@ -73,6 +80,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         throttle_failures: args.throttle_failures,
         throttle_window_secs: args.throttle_window,
         throttle_ban_secs: args.throttle_ban,
+        trusted_proxies: args.trusted_proxies,
     };
     let config = ServeConfig::resolve(flags, &ctx.file)?;
     // Bind first: a bad or busy address fails before anything is created on disk.
@@ -127,6 +135,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         proxy_services: config.proxy_services,
         proxy,
         throttle: Throttle::new(config.throttle),
+        trusted_proxies: config.trusted_proxies.clone(),
         usage: usage.clone(),
         repos: crate::git::Repositories::new(&ctx.data_dir),
     };

@@ -6,6 +6,8 @@
 //! `git http-backend` or the LFS code. One log line per request, like the token endpoint:
 //! client IP, username (never the secret), repository, endpoint, status, latency.
 
+use super::client::{client_ip, loggable_username};
+use super::throttle::throttle_keys;
 use std::time::Instant;
 
 use actix_web::http::header;
@@ -45,13 +47,12 @@ pub async fn dispatch(
     } else {
         Surface::Git
     };
+    let peer = client_ip(&req, &state.trusted_proxies);
     let mut ctx = Ctx {
         req: &req,
         state: &state,
-        ip: req
-            .peer_addr()
-            .map(|a| a.ip().to_string())
-            .unwrap_or_default(),
+        peer,
+        ip: peer.map(|ip| ip.to_string()).unwrap_or_default(),
         user: String::new(),
     };
     let response = if req.method().as_str() != route.endpoint.method() {
@@ -83,6 +84,8 @@ pub async fn dispatch(
 struct Ctx<'a> {
     req: &'a HttpRequest,
     state: &'a AppState,
+    /// The client (behind trusted proxies, the forwarded address), for throttling.
+    peer: Option<std::net::IpAddr>,
     ip: String,
     /// The presented username, for the log line.
     user: String,
@@ -159,10 +162,9 @@ fn authorize(
             Some(parse_basic(value.as_bytes()).map_err(|e| GitError::BadRequest(e.to_string()))?)
         }
     };
-    let mut throttle_keys = vec![format!("ip:{}", ctx.ip)];
+    let throttle_keys = throttle_keys(ctx.peer, credentials.as_ref().map(|c| c.username.as_str()));
     if let Some(c) = &credentials {
-        ctx.user = c.username.clone();
-        throttle_keys.push(format!("user:{}", c.username));
+        ctx.user = loggable_username(&c.username);
     }
     let now = Instant::now();
     if let Some(secs) = state.throttle.banned(&throttle_keys, now) {
@@ -180,7 +182,7 @@ fn authorize(
                 log::info!(
                     "authentication failed ip={} user={:?}: {reason}",
                     ctx.ip,
-                    c.username
+                    ctx.user
                 );
                 state.throttle.record_failure(&throttle_keys, now);
                 return Err(GitError::Unauthorized);

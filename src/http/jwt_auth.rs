@@ -16,13 +16,14 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use super::basic::parse_basic;
+use super::client::{client_ip, loggable_username};
 use super::error::ApiError;
 use super::limits::MAX_BODY_BYTES;
+use super::throttle::throttle_keys;
 use super::{AppState, ServiceKind};
 use crate::dependency_proxy::{self, ProxyGrantError};
 use crate::domain::authn::{authenticate, AuthnError, Credentials};
 use crate::domain::dependency_proxy::ProxyRefusal;
-use crate::domain::deploy_token::{HashedToken, SECRET_PREFIX};
 use crate::domain::principal::Principal;
 use crate::domain::scope::{parse_all, ResourceScope};
 use crate::registry::{grant, Access, Bearer, GrantError};
@@ -165,7 +166,7 @@ fn respond(
     request: Result<TokenRequest, ApiError>,
     started: Instant,
 ) -> Result<HttpResponse, ApiError> {
-    let peer = req.peer_addr().map(|a| a.ip());
+    let peer = client_ip(req, &state.trusted_proxies);
     let mut trace = Trace::default();
     if let Ok(r) = &request {
         trace.user = r
@@ -178,15 +179,6 @@ fn respond(
     let result = request.and_then(|r| decide(state, peer, r, &mut trace));
     log_request(peer, &trace, &result, started);
     result
-}
-
-/// A secret pasted as the username (`docker login -u wvsdt-…`) must not reach the log.
-fn loggable_username(username: &str) -> String {
-    if username.starts_with(SECRET_PREFIX) {
-        "<redacted: looks like a secret>".to_string()
-    } else {
-        username.chars().take(255).collect()
-    }
 }
 
 fn decide(
@@ -204,7 +196,10 @@ fn decide(
         .service_kind(&service)
         .ok_or_else(|| ApiError::NotFound(format!("unknown service {service:?}")))?;
 
-    let throttle_keys = throttle_keys(peer, request.credentials.as_ref());
+    let throttle_keys = throttle_keys(
+        peer,
+        request.credentials.as_ref().map(|c| c.username.as_str()),
+    );
     let now = Instant::now();
     if let Some(secs) = state.throttle.banned(&throttle_keys, now) {
         return Err(ApiError::Throttled(secs));
@@ -294,35 +289,6 @@ fn decide(
             expires_in: issued.expires_in,
             issued_at: issued.issued_at,
         }))
-}
-
-/// Failures count per client address and per username. IPv6 clients count per /64, the
-/// block one host usually controls; usernames that are long or look like secrets count by
-/// digest, so a throttle key never holds a secret or a large string.
-fn throttle_keys(peer: Option<IpAddr>, credentials: Option<&Credentials>) -> Vec<String> {
-    let ip = match peer {
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
-        None => "ip:unknown".to_string(),
-    };
-    let mut keys = vec![ip];
-    if let Some(c) = credentials {
-        let u = &c.username;
-        if u.len() > 64 || u.starts_with(SECRET_PREFIX) {
-            let digest = HashedToken::of(u);
-            let hex: String = digest.as_bytes()[..16]
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
-            keys.push(format!("user#:{hex}"));
-        } else {
-            keys.push(format!("user:{u}"));
-        }
-    }
-    keys
 }
 
 fn log_request(

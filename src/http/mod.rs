@@ -2,6 +2,7 @@
 //! between HTTP and the domain; they decide nothing themselves.
 
 pub mod basic;
+pub mod client;
 pub mod error;
 mod git;
 mod jwt_auth;
@@ -35,6 +36,8 @@ pub struct AppState {
     /// The GitLab-style `/v2/` endpoint, when `--proxy-registry` is set.
     pub proxy: Option<ProxySettings>,
     pub throttle: Throttle,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     pub usage: Arc<UsageRecorder>,
     /// The bare repositories the git realm serves.
     pub repos: Repositories,

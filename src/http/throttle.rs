@@ -3,8 +3,11 @@
 //! so parallel logins of a busy CI fleet are never slowed.
 
 use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::domain::deploy_token::{HashedToken, SECRET_PREFIX};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleConfig {
@@ -88,6 +91,34 @@ impl Throttle {
             }
         }
     }
+}
+
+/// Failures count per client address and per username. IPv6 clients count per /64, the
+/// block one host usually controls; usernames that are long or look like secrets count by
+/// digest, so a throttle key never holds a secret or a large string.
+pub fn throttle_keys(peer: Option<IpAddr>, username: Option<&str>) -> Vec<String> {
+    let ip = match peer {
+        Some(IpAddr::V6(v6)) => {
+            let s = v6.segments();
+            format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
+        None => "ip:unknown".to_string(),
+    };
+    let mut keys = vec![ip];
+    if let Some(u) = username {
+        if u.len() > 64 || u.starts_with(SECRET_PREFIX) {
+            let digest = HashedToken::of(u);
+            let hex: String = digest.as_bytes()[..16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            keys.push(format!("user#:{hex}"));
+        } else {
+            keys.push(format!("user:{u}"));
+        }
+    }
+    keys
 }
 
 #[cfg(test)]
