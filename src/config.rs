@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::http::throttle::ThrottleConfig;
+use crate::keys::SigningAlg;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
 pub const DEFAULT_ISSUER: &str = "wvs-auth";
@@ -38,6 +39,8 @@ pub struct FileConfig {
     pub throttle_window_secs: Option<u64>,
     pub throttle_ban_secs: Option<u64>,
     pub trusted_proxies: Option<Vec<String>>,
+    /// `"RS256"` or `"ES256"`: see [`ServeConfig::signing_alg`].
+    pub signing_alg: Option<SigningAlg>,
 }
 
 impl FileConfig {
@@ -70,6 +73,10 @@ pub struct ServeConfig {
     pub workers: usize,
     pub throttle: ThrottleConfig,
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Algorithm of the signing key `serve` creates when the keys directory has no active
+    /// key. It never replaces an existing active key (that is what `keys rotate --alg` and
+    /// `keys activate` are for, so registries trust a key before it signs).
+    pub signing_alg: SigningAlg,
 }
 
 /// Flag values of `serve` as parsed (None = not given).
@@ -87,6 +94,7 @@ pub struct ServeFlags {
     pub throttle_window_secs: Option<u64>,
     pub throttle_ban_secs: Option<u64>,
     pub trusted_proxies: Vec<String>,
+    pub signing_alg: Option<SigningAlg>,
 }
 
 impl ServeConfig {
@@ -190,6 +198,7 @@ impl ServeConfig {
             workers,
             throttle,
             trusted_proxies,
+            signing_alg: flags.signing_alg.or(file.signing_alg).unwrap_or_default(),
         })
     }
 }
@@ -255,6 +264,21 @@ mod tests {
         assert_eq!(cfg.token_ttl, 120);
         assert_eq!(cfg.services, vec!["a", "b"]);
         assert_eq!(cfg.listen, DEFAULT_LISTEN);
+        assert_eq!(cfg.signing_alg, SigningAlg::Rs256);
+    }
+
+    #[test]
+    fn signing_alg_from_file_and_flag() {
+        let file: FileConfig = toml::from_str("signing_alg = \"ES256\"").expect("toml");
+        let cfg = ServeConfig::resolve(ServeFlags::default(), &file).expect("resolve");
+        assert_eq!(cfg.signing_alg, SigningAlg::Es256);
+        let flags = ServeFlags {
+            signing_alg: Some(SigningAlg::Rs256),
+            ..Default::default()
+        };
+        let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
+        assert_eq!(cfg.signing_alg, SigningAlg::Rs256);
+        assert!(toml::from_str::<FileConfig>("signing_alg = \"HS256\"").is_err());
     }
 
     #[test]

@@ -878,6 +878,42 @@ fn keys_init_rotate_activate_retire() {
     refused_one_line(&env, &["keys", "activate", &old]);
 }
 
+/// `--alg` chooses the algorithm of `keys init` and `keys rotate`; init keeps an active key
+/// of another algorithm, and rotation + activation switch algorithms.
+#[test]
+fn keys_alg_es256_init_rotate_activate() {
+    let env = env_with_app();
+    refused_one_line(&env, &["keys", "init", "--alg", "HS256"]);
+    refused_one_line(&env, &["keys", "rotate", "--alg", "PS256"]);
+    let created = env.cli_ok(&["keys", "init", "--alg", "es256"]);
+    assert!(created.contains("ES256"), "{created}");
+    env.cli_ok(&["keys", "init", "--alg", "RS256"]);
+    let list = cli_json(&env, &["keys", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    assert_eq!(list[0]["alg"], "ES256");
+    let ec = list[0]["kid"].as_str().expect("kid").to_string();
+    let jwks = cli_json(&env, &["keys", "jwks"]);
+    assert_eq!(jwks["keys"][0]["kty"], "EC", "{jwks}");
+    assert_eq!(jwks["keys"][0]["crv"], "P-256", "{jwks}");
+    assert_eq!(jwks["keys"][0]["alg"], "ES256", "{jwks}");
+    assert!(jwks["keys"][0].get("d").is_none(), "{jwks}");
+
+    env.cli_ok(&["keys", "rotate"]);
+    let list = cli_json(&env, &["keys", "list", "--json"]);
+    let rsa = list
+        .as_array()
+        .and_then(|l| l.iter().find(|k| k["kid"] != ec.as_str()))
+        .expect("rotated key");
+    assert_eq!(rsa["alg"], "RS256", "rotate defaults to RS256: {list}");
+    assert_eq!(rsa["state"], "published");
+    let rsa = rsa["kid"].as_str().expect("kid").to_string();
+    env.cli_ok(&["keys", "activate", &rsa]);
+    env.cli_ok(&["keys", "retire", &ec]);
+    let jwks = cli_json(&env, &["keys", "jwks"]);
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
+    assert_eq!(jwks["keys"][0]["kty"], "RSA", "{jwks}");
+}
+
 #[test]
 fn serve_refuses_a_world_readable_private_key() {
     let env = env_with_app();

@@ -43,7 +43,7 @@ fn start_registry(env: &Env, auth: &Server) -> Registry {
 struct Fixture {
     // Fields drop in this order: processes first, then their directories.
     registry: Registry,
-    _auth: Server,
+    auth: Server,
     /// Scratch space for skopeo's configuration and image layouts.
     scratch: tempfile::TempDir,
     env: Env,
@@ -51,6 +51,11 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
+        Self::with_keys(&["keys", "init"])
+    }
+
+    /// The fixture with its first signing key made by `keys_init` (before `serve` starts).
+    fn with_keys(keys_init: &[&str]) -> Self {
         require_tools(&[
             "docker",
             "skopeo",
@@ -72,14 +77,14 @@ impl Fixture {
         ] {
             env.cli_ok(&command.split(' ').collect::<Vec<_>>());
         }
-        env.cli_ok(&["keys", "init"]);
+        env.cli_ok(keys_init);
         let auth = env.serve(&[]);
         let registry = start_registry(&env, &auth);
         Self {
             env,
             registry,
             scratch: tempfile::tempdir().expect("tempdir"),
-            _auth: auth,
+            auth,
         }
     }
 
@@ -274,6 +279,53 @@ fn skopeo_copies_in_and_out_and_is_refused_like_docker() {
         &skopeo.inspect(&dest, Some(&rw)),
         "skopeo inspect with the unrevoked token",
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests: ES256
+
+/// Debian's docker-registry (distribution 2.8) accepts ES256 tokens: the keys are P-256
+/// from `keys init --alg ES256`, the bundle holds the ECDSA certificate, and docker and
+/// skopeo push and pull through `deploy/registry/config.yml` unchanged.
+#[test]
+fn es256_tokens_push_and_pull_through_the_registry() {
+    let fx = Fixture::with_keys(&["keys", "init", "--alg", "ES256"]);
+    let listed: serde_json::Value =
+        serde_json::from_str(&fx.env.cli_ok(&["keys", "list", "--json"])).expect("keys json");
+    assert_eq!(listed[0]["alg"], "ES256", "{listed}");
+    assert_eq!(listed[0]["state"], "active", "{listed}");
+
+    let rw = fx.project_token("acme/app", RW);
+    let ro = fx.project_token("acme/app", "read_registry");
+    let answer = login_request(&fx.auth, &rw);
+    assert_granted(&answer, "token request");
+    let token = answer.body["token"].as_str().expect("token");
+    let header = common::http::jwt_part(token, 0);
+    assert_eq!(header["alg"], "ES256", "{header}");
+    assert_eq!(header["kid"], listed[0]["kid"], "{header}");
+
+    let docker = fx.docker();
+    let reference = fx.registry.image("acme/app", "es256");
+    let id = docker.build(&reference);
+    docker.login_ok(&rw);
+    assert_ok(&docker.push(&reference), "docker push, ES256 token");
+    docker.rmi(&reference);
+    docker.logout();
+    docker.login_ok(&ro);
+    assert_ok(&docker.pull(&reference), "docker pull, ES256 token");
+    assert_eq!(docker.image_id(&reference), id, "pulled image differs");
+    let other = fx.registry.image("acme/app", "es256-ro");
+    docker.build(&other);
+    assert_refused(&docker.push(&other), "docker push with a read-only token");
+
+    let skopeo = fx.skopeo();
+    let image = oci_image(&fx.dir("layout"), &unique("es256"));
+    let dest = fx.registry.docker_url("acme/app", "es256-skopeo");
+    assert_ok(
+        &skopeo.push(&image, &dest, Some(&rw)),
+        "skopeo copy in, ES256 token",
+    );
+    skopeo.pull_matches(&dest, &fx.dir("out"), Some(&ro), &image);
 }
 
 // ---------------------------------------------------------------------------------------

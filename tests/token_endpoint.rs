@@ -356,6 +356,67 @@ fn read_write_token_gets_a_verifiable_rs256_jwt() {
     assert_ne!(jti, jti2, "jti must differ between tokens");
 }
 
+/// `serve --signing-alg ES256` on an empty keys directory makes a P-256 key; its tokens
+/// say ES256, carry the EC key's RFC 7638 thumbprint and verify against its JWK. A later
+/// start asking for RS256 keeps the active ES256 key (rotation changes algorithms).
+#[test]
+fn es256_signing_key_gets_es256_jwts() {
+    let env = env_with_projects();
+    let t = project_token(&env, "acme/app", "read_registry,write_registry");
+    let server = env.serve(&["--signing-alg", "ES256"]);
+    let a = ask(
+        &server,
+        Some(&creds(&t)),
+        &["repository:acme/app:pull,push"],
+    );
+    let token = a.token();
+    let header = header_of(&token);
+    assert_eq!(header["alg"], "ES256", "{header}");
+    assert_eq!(header["typ"], "JWT", "{header}");
+    let kid = header["kid"].as_str().expect("kid");
+    let keys = keys_list(&env);
+    assert_eq!(keys[0]["alg"], "ES256", "{keys}");
+    assert_eq!(keys[0]["kid"], kid, "{keys}");
+
+    let jwks = jwks(&server);
+    let jwk = &jwks["keys"][0];
+    assert_eq!(jwk["kty"], "EC", "{jwk}");
+    assert_eq!(jwk["crv"], "P-256", "{jwk}");
+    assert_eq!(jwk["alg"], "ES256", "{jwk}");
+    assert_eq!(jwk["use"], "sig", "{jwk}");
+    let (x, y) = (jwk["x"].as_str().expect("x"), jwk["y"].as_str().expect("y"));
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    assert_eq!(
+        kid,
+        URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes())),
+        "kid is the RFC 7638 thumbprint"
+    );
+    let signature = URL_SAFE_NO_PAD
+        .decode(token.rsplit('.').next().expect("signature"))
+        .expect("base64url");
+    assert_eq!(signature.len(), 64, "ES256 signatures are r || s");
+    let claims = verify_jwt(&token, &jwks, "wvs-auth", SVC);
+    assert_eq!(
+        claims["access"],
+        json!([repo("acme/app", &["pull", "push"])])
+    );
+    // The same signature under an RS256 header does not verify.
+    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+    let mut forged = header.clone();
+    forged["alg"] = json!("RS256");
+    parts[0] = URL_SAFE_NO_PAD.encode(forged.to_string());
+    let key = DecodingKey::from_ec_components(x, y).expect("key");
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[SVC]);
+    assert!(jsonwebtoken::decode::<Value>(&parts.join("."), &key, &validation).is_err());
+    drop(server);
+
+    let again = env.serve(&["--signing-alg", "RS256"]);
+    let a = ask(&again, Some(&creds(&t)), &["repository:acme/app:pull"]);
+    assert_eq!(header_of(&a.token())["alg"], "ES256", "active key kept");
+    assert_eq!(keys_list(&env).as_array().map(Vec::len), Some(1));
+}
+
 #[test]
 fn docker_login_without_scope_gets_empty_access() {
     let env = env_with_projects();

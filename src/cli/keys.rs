@@ -4,17 +4,27 @@ use clap::Subcommand;
 
 use super::{print_json, Context};
 use crate::error::Error;
+use crate::keys::SigningAlg;
 
 #[derive(Subcommand)]
 pub enum KeysCommand {
     /// Create the first signing key if there is no active one
-    Init,
+    Init {
+        /// Algorithm of the key: RS256 (RSA-2048) or ES256 (ECDSA P-256). An existing
+        /// active key is kept whatever its algorithm; change algorithms with `rotate`
+        #[arg(long, value_enum, ignore_case = true, default_value_t = SigningAlg::Rs256)]
+        alg: SigningAlg,
+    },
     /// Print the PEM certificates of every published key (a registry's rootcertbundle)
     Bundle,
     /// Print the JWKS of every published key
     Jwks,
     /// Publish a new key without signing with it yet
-    Rotate,
+    Rotate {
+        /// Algorithm of the new key: RS256 (RSA-2048) or ES256 (ECDSA P-256)
+        #[arg(long, value_enum, ignore_case = true, default_value_t = SigningAlg::Rs256)]
+        alg: SigningAlg,
+    },
     /// Make a published key the signer (running servers switch within a second)
     Activate { kid: String },
     /// Withdraw a key from the bundle and JWKS
@@ -29,8 +39,8 @@ pub enum KeysCommand {
 pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
     let keys = ctx.keys();
     match cmd {
-        KeysCommand::Init => match keys.init()? {
-            Some(meta) => println!("created signing key {} (active)", meta.kid),
+        KeysCommand::Init { alg } => match keys.init(alg)? {
+            Some(meta) => println!("created {} signing key {} (active)", meta.alg, meta.kid),
             None => println!("an active signing key already exists"),
         },
         KeysCommand::Bundle => {
@@ -44,11 +54,11 @@ pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
             print!("{bundle}");
         }
         KeysCommand::Jwks => print_json(&keys.jwks()?)?,
-        KeysCommand::Rotate => {
-            let meta = keys.rotate()?;
+        KeysCommand::Rotate { alg } => {
+            let meta = keys.rotate(alg)?;
             println!(
-                "published key {}; reload registries' bundle, then `keys activate {}`",
-                meta.kid, meta.kid
+                "published {} key {}; reload registries' bundle, then `keys activate {}`",
+                meta.alg, meta.kid, meta.kid
             );
         }
         KeysCommand::Activate { kid } => {

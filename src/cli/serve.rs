@@ -12,7 +12,7 @@ use crate::dependency_proxy::verify::TokenVerifier;
 use crate::error::Error;
 use crate::http::throttle::Throttle;
 use crate::http::AppState;
-use crate::keys::LiveKeys;
+use crate::keys::{LiveKeys, SigningAlg};
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
 
@@ -65,6 +65,11 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     trusted_proxies: Vec<String>,
+    /// Algorithm of the signing key created on first start when there is none: RS256 or
+    /// ES256. An existing active key of another algorithm is kept (with a warning); change
+    /// it with `keys rotate --alg` and `keys activate` [default: RS256]
+    #[arg(long, env = "WVS_AUTH_SIGNING_ALG", value_enum, ignore_case = true)]
+    signing_alg: Option<SigningAlg>,
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
@@ -81,6 +86,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         throttle_window_secs: args.throttle_window,
         throttle_ban_secs: args.throttle_ban,
         trusted_proxies: args.trusted_proxies,
+        signing_alg: args.signing_alg,
     };
     let config = ServeConfig::resolve(flags, &ctx.file)?;
     // Bind first: a bad or busy address fails before anything is created on disk.
@@ -88,12 +94,30 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let db = crate::db::Db::open_with_pool(&ctx.data_dir, config.workers as u32 + 2)?;
     let keys = ctx.keys();
-    if let Some(created) = keys.init()? {
-        log::info!(
-            "created signing key {} in {}",
+    // The configured algorithm only chooses the first key. Replacing an active key of
+    // another algorithm here would sign tokens registries cannot verify yet (they trust the
+    // bundle they loaded), so it is kept; rotation is how algorithms change.
+    match keys.init(config.signing_alg)? {
+        Some(created) => log::info!(
+            "created {} signing key {} in {}",
+            created.alg,
             created.kid,
             ctx.keys_dir.display()
-        );
+        ),
+        None => {
+            if let Some(active) = keys.active()? {
+                if active.alg != config.signing_alg.name() {
+                    log::warn!(
+                        "signing algorithm {} is configured but the active key {} is {}; keeping it \
+                         (switch with `wvs-auth keys rotate --alg {}` then `wvs-auth keys activate KID`)",
+                        config.signing_alg,
+                        active.kid,
+                        active.alg,
+                        config.signing_alg
+                    );
+                }
+            }
+        }
     }
     let keys = Arc::new(LiveKeys::open(keys)?);
     log::info!(

@@ -76,12 +76,18 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::KeyMaterial;
+    use crate::keys::{KeyMaterial, SigningAlg};
 
     #[test]
     fn bound_to_repo_oid_and_time() {
-        let m = KeyMaterial::generate_rsa().expect("key");
-        let signer = JwtSigner::from_pem(&m.kid, &m.private_pem, &m.cert_pem).expect("signer");
+        bound_with(SigningAlg::Rs256);
+        bound_with(SigningAlg::Es256);
+    }
+
+    fn bound_with(alg: SigningAlg) {
+        let m = KeyMaterial::generate(alg).expect("key");
+        let signer =
+            JwtSigner::from_pem(&m.kid, m.alg, &m.private_pem, &m.cert_pem).expect("signer");
         let repo = NamespacePath::parse("acme/app").expect("path");
         let other_repo = NamespacePath::parse("acme/other").expect("path");
         let oid = Oid::parse(&"a".repeat(64)).expect("oid");

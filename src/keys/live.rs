@@ -12,9 +12,9 @@ use std::time::{Instant, SystemTime};
 use std::collections::HashMap;
 
 use arc_swap::ArcSwap;
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::{JwtSigner, KeyError, KeyStore};
+use super::{JwtSigner, KeyError, KeyStore, SigningAlg};
 
 /// How often the manifest is looked at, in milliseconds.
 const CHECK_EVERY_MS: u64 = 1000;
@@ -24,8 +24,9 @@ pub struct LoadedKeys {
     pub signer: JwtSigner,
     /// The JWKS document, serialised once per generation for `/-/jwks`.
     pub jwks: Vec<u8>,
-    /// Every published key by kid, for verifying tokens wvs-auth issued itself.
-    pub verifying: HashMap<String, DecodingKey>,
+    /// Every published key by kid, with the one algorithm its JWK names, for verifying
+    /// tokens wvs-auth issued itself.
+    pub verifying: HashMap<String, (Algorithm, DecodingKey)>,
     stamp: Option<(SystemTime, u64)>,
 }
 
@@ -91,13 +92,30 @@ fn load(store: &KeyStore) -> Result<LoadedKeys, KeyError> {
     let document = store.jwks()?;
     let mut verifying = HashMap::new();
     for jwk in document["keys"].as_array().into_iter().flatten() {
-        if let (Some(kid), Some(n), Some(e)) =
-            (jwk["kid"].as_str(), jwk["n"].as_str(), jwk["e"].as_str())
-        {
-            let key = DecodingKey::from_rsa_components(n, e)
-                .map_err(|err| KeyError::Crypto(format!("published key {kid}: {err}")))?;
-            verifying.insert(kid.to_string(), key);
-        }
+        let (Some(kid), Some(alg)) = (jwk["kid"].as_str(), jwk["alg"].as_str()) else {
+            continue;
+        };
+        let bad =
+            |err: &dyn std::fmt::Display| KeyError::Crypto(format!("published key {kid}: {err}"));
+        let component = |name: &str| {
+            jwk[name]
+                .as_str()
+                .ok_or_else(|| bad(&format!("JWK without {name}")))
+        };
+        let entry = match SigningAlg::parse(alg) {
+            Some(SigningAlg::Rs256) => (
+                Algorithm::RS256,
+                DecodingKey::from_rsa_components(component("n")?, component("e")?)
+                    .map_err(|e| bad(&e))?,
+            ),
+            Some(SigningAlg::Es256) => (
+                Algorithm::ES256,
+                DecodingKey::from_ec_components(component("x")?, component("y")?)
+                    .map_err(|e| bad(&e))?,
+            ),
+            None => return Err(bad(&format!("unsupported algorithm {alg}"))),
+        };
+        verifying.insert(kid.to_string(), entry);
     }
     let jwks = serde_json::to_vec(&document).map_err(|e| KeyError::Crypto(e.to_string()))?;
     Ok(LoadedKeys {
@@ -116,11 +134,14 @@ mod tests {
     fn activation_reaches_a_running_signer() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
-        let first = store.init().expect("init").expect("created");
+        let first = store
+            .init(SigningAlg::Rs256)
+            .expect("init")
+            .expect("created");
         let live = LiveKeys::open(KeyStore::new(dir.path())).expect("open");
         assert_eq!(live.current().signer.kid(), first.kid);
 
-        let second = store.rotate().expect("rotate");
+        let second = store.rotate(SigningAlg::Es256).expect("rotate");
         store.activate(&second.kid).expect("activate");
         let deadline = Instant::now() + std::time::Duration::from_secs(5);
         while live.current().signer.kid() != second.kid {
@@ -130,7 +151,9 @@ mod tests {
         let jwks: serde_json::Value =
             serde_json::from_slice(&live.current().jwks).expect("jwks json");
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
-        assert!(live.current().verifying.contains_key(&first.kid));
-        assert!(live.current().verifying.contains_key(&second.kid));
+        let current = live.current();
+        assert_eq!(current.signer.alg(), SigningAlg::Es256);
+        assert_eq!(current.verifying[&first.kid].0, Algorithm::RS256);
+        assert_eq!(current.verifying[&second.kid].0, Algorithm::ES256);
     }
 }

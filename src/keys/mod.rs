@@ -4,6 +4,11 @@
 //! (or a copy of it) and a registry can read the bundle straight from it. Rotation without
 //! downtime: `rotate` publishes a new key, `activate` makes it the signer once registries
 //! trust it, `retire` withdraws the old one.
+//!
+//! A key is RSA-2048 (RS256, the default) or ECDSA P-256 (ES256); the manifest records
+//! which. The algorithm is a property of the key, not of the server: changing it is a
+//! rotation (`keys rotate --alg ES256`, then `keys activate KID`), so registries trust the
+//! new key before any token is signed with it.
 
 mod live;
 mod material;
@@ -19,6 +24,45 @@ use serde::{Deserialize, Serialize};
 
 pub use live::{LiveKeys, LoadedKeys};
 pub use material::{jwk_for_key, KeyMaterial};
+
+/// The JWS algorithm of a signing key. Docker's distribution accepts RS* and ES* only;
+/// these are the two wvs-auth makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+pub enum SigningAlg {
+    /// RSA-2048, RSASSA-PKCS1-v1_5 with SHA-256.
+    #[default]
+    #[serde(rename = "RS256")]
+    #[value(name = "RS256")]
+    Rs256,
+    /// ECDSA over P-256 with SHA-256: much cheaper to sign than RSA, same registry support.
+    #[serde(rename = "ES256")]
+    #[value(name = "ES256")]
+    Es256,
+}
+
+impl SigningAlg {
+    /// The JWS `alg` name, as the manifest, the JWK and the token header carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            SigningAlg::Rs256 => "RS256",
+            SigningAlg::Es256 => "ES256",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "RS256" => Some(SigningAlg::Rs256),
+            "ES256" => Some(SigningAlg::Es256),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for SigningAlg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 pub use signer::JwtSigner;
 
 const MANIFEST: &str = "keys.json";
@@ -74,6 +118,16 @@ pub struct KeyMeta {
 impl KeyMeta {
     pub fn is_published(&self) -> bool {
         self.state != KeyState::Retired
+    }
+
+    /// The key's algorithm; a manifest naming one wvs-auth does not make is an error.
+    pub fn signing_alg(&self) -> Result<SigningAlg, KeyError> {
+        SigningAlg::parse(&self.alg).ok_or_else(|| {
+            KeyError::Crypto(format!(
+                "key {} has unsupported algorithm {:?}",
+                self.kid, self.alg
+            ))
+        })
     }
 }
 
@@ -147,8 +201,18 @@ impl KeyStore {
         Ok(out)
     }
 
-    /// Makes sure an active key exists. Returns the new key's metadata if one was created.
-    pub fn init(&self) -> Result<Option<KeyMeta>, KeyError> {
+    /// The active key's metadata, if there is one.
+    pub fn active(&self) -> Result<Option<KeyMeta>, KeyError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .find(|k| k.state == KeyState::Active))
+    }
+
+    /// Makes sure an active key exists, creating an `alg` key if not. Returns the new key's
+    /// metadata if one was created. An existing active key is kept whatever its algorithm:
+    /// switching algorithms is a rotation.
+    pub fn init(&self, alg: SigningAlg) -> Result<Option<KeyMeta>, KeyError> {
         if self.list()?.iter().any(|k| k.state == KeyState::Active) {
             return Ok(None);
         }
@@ -156,16 +220,16 @@ impl KeyStore {
             if keys.iter().any(|k| k.state == KeyState::Active) {
                 return Ok(None); // another process made one while we waited for the lock
             }
-            let meta = me.generate(KeyState::Active)?;
+            let meta = me.generate(alg, KeyState::Active)?;
             keys.push(meta.clone());
             Ok(Some(meta))
         })
     }
 
-    /// Publishes a new key without signing with it.
-    pub fn rotate(&self) -> Result<KeyMeta, KeyError> {
+    /// Publishes a new `alg` key without signing with it.
+    pub fn rotate(&self, alg: SigningAlg) -> Result<KeyMeta, KeyError> {
         self.update(|me, keys| {
-            let meta = me.generate(KeyState::Published)?;
+            let meta = me.generate(alg, KeyState::Published)?;
             keys.push(meta.clone());
             Ok(meta)
         })
@@ -206,9 +270,9 @@ impl KeyStore {
         })
     }
 
-    fn generate(&self, state: KeyState) -> Result<KeyMeta, KeyError> {
+    fn generate(&self, alg: SigningAlg, state: KeyState) -> Result<KeyMeta, KeyError> {
         fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
-        let material = KeyMaterial::generate_rsa()?;
+        let material = KeyMaterial::generate(alg)?;
         let kid = material.kid.clone();
         let mut file = fs::OpenOptions::new()
             .write(true)
@@ -221,7 +285,7 @@ impl KeyStore {
         fs::write(self.cert_path(&kid), material.cert_pem.as_bytes()).map_err(|e| self.io(e))?;
         Ok(KeyMeta {
             kid,
-            alg: "RS256".into(),
+            alg: material.alg.name().into(),
             state,
             created_at: Utc::now(),
         })
@@ -251,7 +315,7 @@ impl KeyStore {
             keys.push(jwk_for_key(
                 &self.read_private(&key.kid)?,
                 &key.kid,
-                &key.alg,
+                key.signing_alg()?,
             )?);
         }
         Ok(serde_json::json!({ "keys": keys }))
@@ -277,7 +341,7 @@ impl KeyStore {
         }
         let pem = fs::read_to_string(&key_path).map_err(|e| self.io(e))?;
         let cert = self.read_cert(&active.kid)?;
-        JwtSigner::from_pem(&active.kid, &pem, &cert)
+        JwtSigner::from_pem(&active.kid, active.signing_alg()?, &pem, &cert)
     }
 }
 
@@ -295,9 +359,12 @@ mod tests {
     fn init_rotate_activate_retire() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
-        let first = store.init().expect("init").expect("created");
+        let first = store
+            .init(SigningAlg::Rs256)
+            .expect("init")
+            .expect("created");
         assert!(
-            store.init().expect("init again").is_none(),
+            store.init(SigningAlg::Rs256).expect("init again").is_none(),
             "init is idempotent"
         );
         let mode = fs::metadata(store.key_path(&first.kid))
@@ -306,7 +373,7 @@ mod tests {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
 
-        let second = store.rotate().expect("rotate");
+        let second = store.rotate(SigningAlg::Rs256).expect("rotate");
         assert_eq!(
             store
                 .bundle()
@@ -343,9 +410,80 @@ mod tests {
     fn refuses_world_readable_key() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
-        let meta = store.init().expect("init").expect("created");
+        let meta = store
+            .init(SigningAlg::Rs256)
+            .expect("init")
+            .expect("created");
         fs::set_permissions(store.key_path(&meta.kid), fs::Permissions::from_mode(0o644))
             .expect("chmod");
         assert!(matches!(store.signer(), Err(KeyError::WorldReadable(..))));
+    }
+
+    #[test]
+    fn algorithms_change_by_rotation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(dir.path());
+        let rsa = store
+            .init(SigningAlg::Rs256)
+            .expect("init")
+            .expect("created");
+        assert_eq!(rsa.alg, "RS256");
+        assert!(
+            store.init(SigningAlg::Es256).expect("init").is_none(),
+            "an active key of another algorithm is kept"
+        );
+
+        let ec = store.rotate(SigningAlg::Es256).expect("rotate");
+        assert_eq!(ec.alg, "ES256");
+        let mode = fs::metadata(store.key_path(&ec.kid))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_eq!(store.signer().expect("signer").alg(), SigningAlg::Rs256);
+        let jwks = store.jwks().expect("jwks");
+        let keys = jwks["keys"].as_array().expect("keys");
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0]["kty"], "RSA");
+        assert_eq!(keys[0]["alg"], "RS256");
+        assert_eq!(keys[1]["kty"], "EC");
+        assert_eq!(keys[1]["crv"], "P-256");
+        assert_eq!(keys[1]["alg"], "ES256");
+        assert_eq!(keys[1]["kid"], ec.kid.as_str());
+        assert!(keys[1].get("n").is_none());
+        assert_eq!(
+            store
+                .bundle()
+                .expect("bundle")
+                .matches("BEGIN CERTIFICATE")
+                .count(),
+            2
+        );
+
+        store.activate(&ec.kid).expect("activate");
+        let signer = store.signer().expect("signer");
+        assert_eq!(
+            (signer.kid(), signer.alg()),
+            (ec.kid.as_str(), SigningAlg::Es256)
+        );
+        let back = store.rotate(SigningAlg::Rs256).expect("rotate back");
+        store.activate(&back.kid).expect("activate");
+        store.retire(&ec.kid).expect("retire");
+        store.retire(&rsa.kid).expect("retire");
+        let jwks = store.jwks().expect("jwks");
+        assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+        assert_eq!(store.signer().expect("signer").alg(), SigningAlg::Rs256);
+    }
+
+    #[test]
+    fn unknown_manifest_algorithm_is_an_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = KeyStore::new(dir.path());
+        store.init(SigningAlg::Es256).expect("init");
+        let mut keys = store.list().expect("list");
+        keys[0].alg = "HS256".into();
+        store.save(&keys).expect("save");
+        assert!(store.signer().is_err());
+        assert!(store.jwks().is_err());
     }
 }

@@ -1,43 +1,71 @@
 //! Signing JWTs with the active key.
 //!
 //! jsonwebtoken's `encode` re-parses the private key on every call; a token server signs on
-//! every request, so the parsed aws-lc key (constant-time, OpenSSL-speed RSA) and the
-//! encoded header — constant for a key — are built once here and reused.
+//! every request, so the parsed aws-lc key (constant-time RSA or P-256) and the encoded
+//! header — constant for a key — are built once here and reused.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
-    KeyPair, RsaKeyPair, UnparsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
+    EcdsaKeyPair, KeyPair, RsaKeyPair, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+    ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
 };
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
-use super::KeyError;
+use super::{KeyError, SigningAlg};
+
+/// The parsed private key.
+enum SigningKey {
+    Rsa(RsaKeyPair),
+    /// `ECDSA_P256_SHA256_FIXED_SIGNING`: signatures are the 64-byte `r || s` JWS wants.
+    Ec(EcdsaKeyPair),
+}
 
 pub struct JwtSigner {
     kid: String,
     /// `base64url(header) + "."`, ready to prepend to every token.
     header_prefix: String,
-    key: RsaKeyPair,
+    key: SigningKey,
     rng: SystemRandom,
 }
 
-impl JwtSigner {
-    pub fn from_pem(kid: &str, private_pem: &str, cert_pem: &str) -> Result<Self, KeyError> {
-        let crypto = |e: &dyn std::fmt::Display| KeyError::Crypto(e.to_string());
-        let der = EncodingKey::from_rsa_pem(private_pem.as_bytes()).map_err(|e| crypto(&e))?;
-        // jsonwebtoken hands back the inner PKCS#1 key of a PKCS#8 PEM.
-        let key = RsaKeyPair::from_der(der.as_bytes())
-            .or_else(|_| RsaKeyPair::from_pkcs8(der.as_bytes()))
-            .map_err(|e| crypto(&e))?;
+fn crypto(e: impl std::fmt::Display) -> KeyError {
+    KeyError::Crypto(e.to_string())
+}
 
-        let mut header = Header::new(Algorithm::RS256);
+impl JwtSigner {
+    /// A signer for the PKCS#8 PEM key `private_pem` of algorithm `alg` (from the manifest).
+    pub fn from_pem(
+        kid: &str,
+        alg: SigningAlg,
+        private_pem: &str,
+        cert_pem: &str,
+    ) -> Result<Self, KeyError> {
+        let (key, header_alg) = match alg {
+            SigningAlg::Rs256 => {
+                let der = EncodingKey::from_rsa_pem(private_pem.as_bytes()).map_err(crypto)?;
+                // jsonwebtoken hands back the inner PKCS#1 key of a PKCS#8 PEM.
+                let key = RsaKeyPair::from_der(der.as_bytes())
+                    .or_else(|_| RsaKeyPair::from_pkcs8(der.as_bytes()))
+                    .map_err(crypto)?;
+                (SigningKey::Rsa(key), Algorithm::RS256)
+            }
+            SigningAlg::Es256 => {
+                let der = STANDARD.decode(pem_body(private_pem)).map_err(crypto)?;
+                let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                    .map_err(crypto)?;
+                (SigningKey::Ec(key), Algorithm::ES256)
+            }
+        };
+
+        let mut header = Header::new(header_alg);
         header.typ = Some("JWT".into());
         header.kid = Some(kid.to_string());
         // x5c is the PEM body: base64 (standard alphabet) of the DER certificate.
         header.x5c = Some(vec![pem_body(cert_pem)]);
-        let header_json = serde_json::to_vec(&header).map_err(|e| crypto(&e))?;
+        let header_json = serde_json::to_vec(&header).map_err(crypto)?;
         let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(header_json));
         Ok(Self {
             kid: kid.to_string(),
@@ -51,20 +79,36 @@ impl JwtSigner {
         &self.kid
     }
 
+    pub fn alg(&self) -> SigningAlg {
+        match self.key {
+            SigningKey::Rsa(_) => SigningAlg::Rs256,
+            SigningKey::Ec(_) => SigningAlg::Es256,
+        }
+    }
+
     pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, KeyError> {
-        let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let payload = serde_json::to_vec(claims).map_err(crypto)?;
         let mut token = String::with_capacity(self.header_prefix.len() + payload.len() * 2 + 400);
         token.push_str(&self.header_prefix);
         URL_SAFE_NO_PAD.encode_string(payload, &mut token);
-        let mut signature = vec![0u8; self.key.public_modulus_len()];
-        self.key
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &self.rng,
-                token.as_bytes(),
-                &mut signature,
-            )
-            .map_err(|e| KeyError::Crypto(e.to_string()))?;
+        let signature = match &self.key {
+            SigningKey::Rsa(key) => {
+                let mut signature = vec![0u8; key.public_modulus_len()];
+                key.sign(
+                    &RSA_PKCS1_SHA256,
+                    &self.rng,
+                    token.as_bytes(),
+                    &mut signature,
+                )
+                .map_err(crypto)?;
+                signature
+            }
+            SigningKey::Ec(key) => key
+                .sign(&self.rng, token.as_bytes())
+                .map_err(crypto)?
+                .as_ref()
+                .to_vec(),
+        };
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
         Ok(token)
@@ -74,17 +118,25 @@ impl JwtSigner {
     ///
     /// For tokens wvs-auth hands to itself (LFS download links). The header must be
     /// byte-for-byte the one this signer writes, so no `alg` or `kid` from the token is ever
-    /// trusted; then the RS256 signature is checked with this key's public half. Tokens of
-    /// another (earlier) active key fail, which costs at most one link lifetime after
-    /// `keys activate` and a restart.
+    /// trusted; then the RS256 or ES256 signature is checked with this key's public half.
+    /// Tokens of another (earlier) active key fail, which costs at most one link lifetime
+    /// after `keys activate` and a restart.
     pub fn verify(&self, token: &str) -> Option<Vec<u8>> {
         let rest = token.strip_prefix(&self.header_prefix)?;
         let (payload_b64, signature_b64) = rest.split_once('.')?;
         let signed = &token[..self.header_prefix.len() + payload_b64.len()];
         let signature = URL_SAFE_NO_PAD.decode(signature_b64).ok()?;
-        UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, self.key.public_key().as_ref())
-            .verify(signed.as_bytes(), &signature)
-            .ok()?;
+        match &self.key {
+            SigningKey::Rsa(key) => {
+                UnparsedPublicKey::new(&RSA_PKCS1_2048_8192_SHA256, key.public_key().as_ref())
+                    .verify(signed.as_bytes(), &signature)
+            }
+            SigningKey::Ec(key) => {
+                UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, key.public_key().as_ref())
+                    .verify(signed.as_bytes(), &signature)
+            }
+        }
+        .ok()?;
         URL_SAFE_NO_PAD.decode(payload_b64).ok()
     }
 }
@@ -102,26 +154,41 @@ mod tests {
     use crate::keys::KeyMaterial;
     use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 
-    #[test]
-    fn signs_tokens_jsonwebtoken_verifies() {
-        let m = KeyMaterial::generate_rsa().expect("generate");
-        let signer = JwtSigner::from_pem(&m.kid, &m.private_pem, &m.cert_pem).expect("signer");
+    fn signer_for(m: &KeyMaterial) -> JwtSigner {
+        JwtSigner::from_pem(&m.kid, m.alg, &m.private_pem, &m.cert_pem).expect("signer")
+    }
+
+    fn signs_tokens_jsonwebtoken_verifies(alg: SigningAlg) {
+        let m = KeyMaterial::generate(alg).expect("generate");
+        let signer = signer_for(&m);
+        assert_eq!(signer.alg(), alg);
         let claims = serde_json::json!({ "sub": "x", "aud": "svc", "exp": 4_000_000_000u64 });
         let token = signer.sign(&claims).expect("sign");
 
         let header = decode_header(&token).expect("header");
-        assert_eq!(header.alg, Algorithm::RS256);
+        let expected = match alg {
+            SigningAlg::Rs256 => Algorithm::RS256,
+            SigningAlg::Es256 => Algorithm::ES256,
+        };
+        assert_eq!(header.alg, expected);
         assert_eq!(header.kid.as_deref(), Some(m.kid.as_str()));
         assert_eq!(header.typ.as_deref(), Some("JWT"));
         assert_eq!(header.x5c.as_ref().map(Vec::len), Some(1));
 
-        let jwk = crate::keys::jwk_for_key(&m.private_pem, &m.kid, "RS256").expect("jwk");
-        let key = DecodingKey::from_rsa_components(
-            jwk["n"].as_str().expect("n"),
-            jwk["e"].as_str().expect("e"),
-        )
+        let jwk = crate::keys::jwk_for_key(&m.private_pem, &m.kid, alg).expect("jwk");
+        assert_eq!(jwk["alg"], alg.name());
+        let key = match alg {
+            SigningAlg::Rs256 => DecodingKey::from_rsa_components(
+                jwk["n"].as_str().expect("n"),
+                jwk["e"].as_str().expect("e"),
+            ),
+            SigningAlg::Es256 => DecodingKey::from_ec_components(
+                jwk["x"].as_str().expect("x"),
+                jwk["y"].as_str().expect("y"),
+            ),
+        }
         .expect("decoding key");
-        let mut validation = Validation::new(Algorithm::RS256);
+        let mut validation = Validation::new(expected);
         validation.set_audience(&["svc"]);
         let data = decode::<serde_json::Value>(&token, &key, &validation).expect("verifies");
         assert_eq!(data.claims["sub"], "x");
@@ -132,9 +199,31 @@ mod tests {
     }
 
     #[test]
-    fn verify_refuses_tampered_and_foreign_tokens() {
-        let m = KeyMaterial::generate_rsa().expect("generate");
-        let signer = JwtSigner::from_pem(&m.kid, &m.private_pem, &m.cert_pem).expect("signer");
+    fn rs256_tokens_jsonwebtoken_verifies() {
+        signs_tokens_jsonwebtoken_verifies(SigningAlg::Rs256);
+    }
+
+    #[test]
+    fn es256_tokens_jsonwebtoken_verifies() {
+        signs_tokens_jsonwebtoken_verifies(SigningAlg::Es256);
+        // The JWS signature of ES256 is the fixed 64-byte r || s, not DER.
+        let m = KeyMaterial::generate_ec().expect("generate");
+        let token = signer_for(&m).sign(&serde_json::json!({})).expect("sign");
+        let (_, sig) = token.rsplit_once('.').expect("three parts");
+        assert_eq!(URL_SAFE_NO_PAD.decode(sig).expect("base64").len(), 64);
+    }
+
+    #[test]
+    fn wrong_algorithm_for_the_pem_is_refused() {
+        let ec = KeyMaterial::generate_ec().expect("generate");
+        assert!(
+            JwtSigner::from_pem(&ec.kid, SigningAlg::Rs256, &ec.private_pem, &ec.cert_pem).is_err()
+        );
+    }
+
+    fn verify_refuses_tampered_and_foreign_tokens(alg: SigningAlg, other: SigningAlg) {
+        let m = KeyMaterial::generate(alg).expect("generate");
+        let signer = signer_for(&m);
         let token = signer
             .sign(&serde_json::json!({ "oid": "a" }))
             .expect("sign");
@@ -148,9 +237,19 @@ mod tests {
         assert!(signer.verify("").is_none());
         assert!(signer.verify("a.b.c").is_none());
 
-        let other = KeyMaterial::generate_rsa().expect("generate");
-        let other =
-            JwtSigner::from_pem(&other.kid, &other.private_pem, &other.cert_pem).expect("signer");
+        let other = signer_for(&KeyMaterial::generate(other).expect("generate"));
         assert!(other.verify(&token).is_none());
+    }
+
+    #[test]
+    fn verify_refuses_tampered_and_foreign_tokens_rsa() {
+        verify_refuses_tampered_and_foreign_tokens(SigningAlg::Rs256, SigningAlg::Rs256);
+        verify_refuses_tampered_and_foreign_tokens(SigningAlg::Rs256, SigningAlg::Es256);
+    }
+
+    #[test]
+    fn verify_refuses_tampered_and_foreign_tokens_ec() {
+        verify_refuses_tampered_and_foreign_tokens(SigningAlg::Es256, SigningAlg::Es256);
+        verify_refuses_tampered_and_foreign_tokens(SigningAlg::Es256, SigningAlg::Rs256);
     }
 }

@@ -142,7 +142,7 @@ mod tests {
     fn jwt_lifetime_is_capped_by_token_expiry_but_not_below_60s() {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
-        store.init().expect("init");
+        store.init(crate::keys::SigningAlg::Es256).expect("init");
         let keys = Arc::new(LiveKeys::open(store).expect("keys"));
         let issuer = TokenIssuer {
             keys,
