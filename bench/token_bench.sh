@@ -2,12 +2,13 @@
 # Token-endpoint throughput benchmark for wvs-auth. See bench/README.md.
 #
 # Builds the release binary, seeds a throw-away database with SEED_TOKENS deploy tokens through
-# the CLI, measures `openssl speed rsa2048` sign/s on this machine, then loads
+# the CLI, measures `openssl speed rsa2048` (or ecdsap256) sign/s on this machine, then loads
 # GET /jwt/auth with wrk (bench/token.lua) and prints tokens/s, p50, p99, peak RSS and
 # ratio = tokens/s ÷ openssl sign/s. Exits non-zero on any failure (build, seeding, a non-200
 # answer, a socket error, a leaked secret), never because the ratio is low.
 #
 # Environment:
+#   KEY_ALG=RS256       signing key algorithm: RS256 (ratio to openssl rsa2048) or ES256 (to ecdsap256)
 #   DURATION=20s        wrk duration of the main (RUST_LOG=warn) run
 #   CONNECTIONS=64      wrk connections
 #   THREADS=2           wrk threads
@@ -36,6 +37,12 @@ SEED_JOBS=${SEED_JOBS:-2}
 SEED_BUDGET_SECS=${SEED_BUDGET_SECS:-120}
 CPUS=$(nproc)
 SEED_FAST_JOBS=${SEED_FAST_JOBS:-$((2 * CPUS))}
+KEY_ALG=${KEY_ALG:-RS256}
+case $KEY_ALG in
+  RS256) OPENSSL_ALG=rsa2048 ;;
+  ES256) OPENSSL_ALG=ecdsap256 ;;
+  *) echo "KEY_ALG must be RS256 or ES256" >&2; exit 2 ;;
+esac
 OPENSSL_SECONDS=${OPENSSL_SECONDS:-10}
 OPENSSL_MULTI=${OPENSSL_MULTI:-$CPUS}
 OPENSSL_ELAPSED=${OPENSSL_ELAPSED:-0}
@@ -135,7 +142,7 @@ wvs() { "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" "$@"; }
 
 # ---------------------------------------------------------------- database
 log "keys init, group bench, project bench/app in $WORK"
-wvs keys init >/dev/null || die "keys init failed"
+wvs keys init --alg "$KEY_ALG" >/dev/null || die "keys init failed"
 wvs group create bench >/dev/null || die "group create failed"
 wvs project create bench/app >/dev/null || die "project create failed"
 
@@ -219,22 +226,23 @@ log "seeded $SEED_TOKENS tokens in ${SEED_SECS}s ($SEED_MODE)"
 openssl_args=(speed -multi "$OPENSSL_MULTI" -seconds "$OPENSSL_SECONDS")
 if [[ $OPENSSL_ELAPSED == 1 ]]; then openssl_args+=(-elapsed); fi
 
-# openssl_sign_per_s NAME: runs openssl speed rsa2048 and prints the rsa 2048 sign/s figure.
+# openssl_sign_per_s NAME: runs openssl speed for the key's algorithm and prints its sign/s.
 openssl_sign_per_s() {
   local out=$WORK/openssl-$1.out err=$WORK/openssl-$1.err rate
-  log "openssl ${openssl_args[*]} rsa2048 ($1, takes ~$((2 * OPENSSL_SECONDS))s)"
-  openssl "${openssl_args[@]}" rsa2048 >"$out" 2>"$err" ||
+  log "openssl ${openssl_args[*]} $OPENSSL_ALG ($1, takes ~$((2 * OPENSSL_SECONDS))s)"
+  openssl "${openssl_args[@]}" "$OPENSSL_ALG" >"$out" 2>"$err" ||
     die "openssl speed failed: $(tail -n 3 "$err")"
   # OpenSSL 3.x prints
   #                   sign    verify    sign/s verify/s
   #   rsa 2048 bits 0.000200s 0.000012s   5009.0  82128.0
-  # The data line has three more leading fields (rsa, 2048, bits) than the header.
-  rate=$(awk '
-    /sign\/s/ { for (i = 1; i <= NF; i++) if ($i == "sign/s") col = i + 3 }
-    col && $1 == "rsa" && $2 == "2048" && $3 == "bits" { print $col; exit }
+  #    256 bits ecdsa (nistp256)   0.0000s   0.0000s  68959.6  23281.0
+  # sign/s is the next-to-last field of the data line.
+  rate=$(awk -v alg="$OPENSSL_ALG" '
+    alg == "rsa2048" && $1 == "rsa" && $2 == "2048" && $3 == "bits" { print $(NF - 1); exit }
+    alg == "ecdsap256" && /ecdsa \(nistp256\)/ { print $(NF - 1); exit }
   ' "$out")
-  [[ $rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "cannot find rsa 2048 sign/s in openssl output: $(cat "$out")"
-  log "openssl rsa2048 sign/s ($1): $rate"
+  [[ $rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "cannot find $OPENSSL_ALG sign/s in openssl output: $(cat "$out")"
+  log "openssl $OPENSSL_ALG sign/s ($1): $rate"
   printf '%s' "$rate"
 }
 
@@ -359,7 +367,7 @@ ratio() { awk -v r="$1" -v s="$SIGN_PER_S" 'BEGIN { printf "%.2f", r / s }'; }
   echo "=== wvs-auth token benchmark ==="
   echo "machine        : $CPUS CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load average now $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "seeding        : $SEED_TOKENS deploy tokens in ${SEED_SECS}s ($SEED_MODE)"
-  echo "openssl sign/s : $SIGN_PER_S  (openssl ${openssl_args[*]} rsa2048, before the load; the ratio uses this)"
+  echo "openssl sign/s : $SIGN_PER_S  (openssl ${openssl_args[*]} $OPENSSL_ALG, before the load; the ratio uses this)"
   if [[ -n $SIGN_AFTER ]]; then
     echo "openssl after  : $SIGN_AFTER  ($(awk -v a="$SIGN_PER_S" -v b="$SIGN_AFTER" 'BEGIN {
       d = (b - a) / a * 100; printf "%+.0f%%", d
