@@ -11,7 +11,7 @@ use aws_lc_rs::signature::{
 };
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
 use super::{KeyError, SigningAlg};
@@ -43,21 +43,20 @@ impl JwtSigner {
         private_pem: &str,
         cert_pem: &str,
     ) -> Result<Self, KeyError> {
+        // Both kinds of key are stored as PKCS#8 PEM (see `material.rs`).
+        let der = STANDARD.decode(pem_body(private_pem)).map_err(crypto)?;
         let (key, header_alg) = match alg {
-            SigningAlg::Rs256 => {
-                let der = EncodingKey::from_rsa_pem(private_pem.as_bytes()).map_err(crypto)?;
-                // jsonwebtoken hands back the inner PKCS#1 key of a PKCS#8 PEM.
-                let key = RsaKeyPair::from_der(der.as_bytes())
-                    .or_else(|_| RsaKeyPair::from_pkcs8(der.as_bytes()))
-                    .map_err(crypto)?;
-                (SigningKey::Rsa(key), Algorithm::RS256)
-            }
-            SigningAlg::Es256 => {
-                let der = STANDARD.decode(pem_body(private_pem)).map_err(crypto)?;
-                let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
-                    .map_err(crypto)?;
-                (SigningKey::Ec(key), Algorithm::ES256)
-            }
+            SigningAlg::Rs256 => (
+                SigningKey::Rsa(RsaKeyPair::from_pkcs8(&der).map_err(crypto)?),
+                Algorithm::RS256,
+            ),
+            SigningAlg::Es256 => (
+                SigningKey::Ec(
+                    EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+                        .map_err(crypto)?,
+                ),
+                Algorithm::ES256,
+            ),
         };
 
         let mut header = Header::new(header_alg);
@@ -120,7 +119,7 @@ impl JwtSigner {
     /// byte-for-byte the one this signer writes, so no `alg` or `kid` from the token is ever
     /// trusted; then the RS256 or ES256 signature is checked with this key's public half.
     /// Tokens of another (earlier) active key fail, which costs at most one link lifetime
-    /// after `keys activate` and a restart.
+    /// after `keys activate`.
     pub fn verify(&self, token: &str) -> Option<Vec<u8>> {
         let rest = token.strip_prefix(&self.header_prefix)?;
         let (payload_b64, signature_b64) = rest.split_once('.')?;
