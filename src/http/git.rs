@@ -7,7 +7,7 @@
 //! client IP, username (never the secret), repository, endpoint, status, latency.
 
 use super::client::{client_ip, loggable_username};
-use super::throttle::throttle_keys;
+use super::login::{login, LoginError};
 use std::time::Instant;
 
 use actix_web::http::header;
@@ -21,7 +21,6 @@ use super::basic::parse_basic;
 use super::error::ApiError;
 use super::limits::MAX_BODY_BYTES;
 use super::AppState;
-use crate::domain::authn::{authenticate, AuthnError};
 use crate::domain::git_access::{git_access, GitAccess, GitOperation};
 use crate::domain::namespace::Project;
 use crate::domain::path::NamespacePath;
@@ -162,33 +161,21 @@ fn authorize(
             Some(parse_basic(value.as_bytes()).map_err(|e| GitError::BadRequest(e.to_string()))?)
         }
     };
-    let throttle_keys = throttle_keys(ctx.peer, credentials.as_ref().map(|c| c.username.as_str()));
     if let Some(c) = &credentials {
         ctx.user = loggable_username(&c.username);
     }
-    let now = Instant::now();
-    if let Some(secs) = state.throttle.banned(&throttle_keys, now) {
-        return Err(GitError::Throttled(secs));
-    }
-    let principal = match &credentials {
-        None => Principal::Anonymous,
-        Some(c) => match authenticate(state.tokens.as_ref(), c, Utc::now()) {
-            Ok(p) => p,
-            Err(AuthnError::Store(e)) => {
-                log::error!("token lookup failed: {e}");
-                return Err(GitError::Unavailable);
-            }
-            Err(reason) => {
-                log::info!(
-                    "authentication failed ip={} user={:?}: {reason}",
-                    ctx.ip,
-                    ctx.user
-                );
-                state.throttle.record_failure(&throttle_keys, now);
-                return Err(GitError::Unauthorized);
-            }
-        },
-    };
+    let principal = login(state, ctx.peer, credentials.as_ref(), None).map_err(|e| match e {
+        LoginError::Throttled(secs) => GitError::Throttled(secs),
+        LoginError::Unavailable => GitError::Unavailable,
+        LoginError::Refused(reason) => {
+            log::info!(
+                "authentication failed ip={} user={:?}: {reason}",
+                ctx.ip,
+                ctx.user
+            );
+            GitError::Unauthorized
+        }
+    })?;
     let project = decide(state, &principal, repo, op)?;
     if let Principal::DeployToken(t) = &principal {
         state.usage.touch(t.id, Utc::now());

@@ -19,10 +19,10 @@ use super::basic::parse_basic;
 use super::client::{client_ip, loggable_username};
 use super::error::ApiError;
 use super::limits::MAX_BODY_BYTES;
-use super::throttle::throttle_keys;
+use super::login::{login, LoginError};
 use super::{AppState, ServiceKind};
 use crate::dependency_proxy::{self, ProxyGrantError};
-use crate::domain::authn::{authenticate, AuthnError, Credentials};
+use crate::domain::authn::Credentials;
 use crate::domain::dependency_proxy::ProxyRefusal;
 use crate::domain::principal::Principal;
 use crate::domain::scope::{parse_all, ResourceScope};
@@ -196,38 +196,20 @@ fn decide(
         .service_kind(&service)
         .ok_or_else(|| ApiError::NotFound(format!("unknown service {service:?}")))?;
 
-    let throttle_keys = throttle_keys(
+    let principal = login(
+        state,
         peer,
-        request.credentials.as_ref().map(|c| c.username.as_str()),
-    );
-    let now = Instant::now();
-    if let Some(secs) = state.throttle.banned(&throttle_keys, now) {
-        return Err(ApiError::Throttled(secs));
-    }
-
-    let principal = match &request.credentials {
-        None => Principal::Anonymous,
-        Some(credentials) => {
-            let result = match &request.account {
-                Some(account) if *account != credentials.username => {
-                    Err(AuthnError::UsernameMismatch)
-                }
-                _ => authenticate(state.tokens.as_ref(), credentials, Utc::now()),
-            };
-            match result {
-                Ok(p) => p,
-                Err(AuthnError::Store(e)) => {
-                    log::error!("token lookup failed: {e}");
-                    return Err(ApiError::Unavailable);
-                }
-                Err(reason) => {
-                    trace.failure = Some(reason.to_string());
-                    state.throttle.record_failure(&throttle_keys, now);
-                    return Err(ApiError::Unauthorized);
-                }
-            }
+        request.credentials.as_ref(),
+        request.account.as_deref(),
+    )
+    .map_err(|e| match e {
+        LoginError::Throttled(secs) => ApiError::Throttled(secs),
+        LoginError::Unavailable => ApiError::Unavailable,
+        LoginError::Refused(reason) => {
+            trace.failure = Some(reason.to_string());
+            ApiError::Unauthorized
         }
-    };
+    })?;
 
     let group = match kind {
         ServiceKind::Registry => {

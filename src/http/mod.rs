@@ -7,6 +7,7 @@ pub mod error;
 mod git;
 mod jwt_auth;
 mod limits;
+mod login;
 pub mod throttle;
 
 use std::sync::Arc;
