@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use common::tools::*;
 use common::{free_port, Env, Server, Token};
@@ -109,14 +108,7 @@ impl Fixture {
 
     /// `pass_credentials`: whether the cache is given the upstream's username/password.
     fn with_cache_credentials(protected_upstream: bool, pass_credentials: bool) -> Self {
-        require_tools(&[
-            "docker",
-            "skopeo",
-            "docker-registry",
-            "tar",
-            "gzip",
-            "timeout",
-        ]);
+        require_tools(REGISTRY_TOOLS);
         let env = Env::new();
         for command in [
             "group create acme --dependency-proxy",
@@ -425,16 +417,7 @@ fn large_image(dir: &Path) -> OciImage {
     rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut data);
     std::fs::write(work.path().join("random.bin"), &data).expect("write");
     drop(data);
-    let tar = work.path().join("layer.tar");
-    let status = Command::new("tar")
-        .args(["--owner=0", "--group=0", "--numeric-owner", "-cf"])
-        .arg(&tar)
-        .arg("-C")
-        .arg(work.path())
-        .arg("random.bin")
-        .status()
-        .expect("run tar");
-    assert!(status.success(), "tar failed");
+    let tar = tar_layer(work.path(), "random.bin");
     let layer_bytes = std::fs::read(&tar).expect("read layer");
     let layer = put_blob(dir, "application/vnd.oci.image.layer.v1.tar", &layer_bytes);
     let diff_id = layer["digest"].as_str().expect("digest").to_string();

@@ -56,14 +56,7 @@ impl Fixture {
 
     /// The fixture with its first signing key made by `keys_init` (before `serve` starts).
     fn with_keys(keys_init: &[&str]) -> Self {
-        require_tools(&[
-            "docker",
-            "skopeo",
-            "docker-registry",
-            "tar",
-            "gzip",
-            "timeout",
-        ]);
+        require_tools(REGISTRY_TOOLS);
         let env = Env::new();
         for command in [
             "group create acme",

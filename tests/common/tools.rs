@@ -11,6 +11,17 @@ use sha2::{Digest, Sha256};
 
 use super::{free_port, have, Server, Token};
 
+/// What every registry end-to-end test drives: the real clients, the stock registry, and
+/// the tools that build OCI layouts.
+pub const REGISTRY_TOOLS: &[&str] = &[
+    "docker",
+    "skopeo",
+    "docker-registry",
+    "tar",
+    "gzip",
+    "timeout",
+];
+
 /// Upper bound for any one docker/skopeo command (they are killed after it).
 pub const COMMAND_LIMIT: &str = "120";
 
@@ -322,20 +333,26 @@ pub fn put_blob(dir: &Path, media_type: &str, bytes: &[u8]) -> serde_json::Value
     serde_json::json!({ "mediaType": media_type, "digest": digest, "size": bytes.len() })
 }
 
-/// An OCI layout (tag `latest`) with one gzip layer holding `content.txt` = `content`.
-pub fn oci_image(dir: &Path, content: &str) -> OciImage {
-    let work = tempfile::tempdir().expect("tempdir");
-    std::fs::write(work.path().join("content.txt"), content).expect("write");
-    let tar = work.path().join("layer.tar");
+/// `DIR/layer.tar` holding the single file `DIR/NAME`, owned by root, as image layers are.
+pub fn tar_layer(dir: &Path, name: &str) -> PathBuf {
+    let tar = dir.join("layer.tar");
     let status = Command::new("tar")
         .args(["--owner=0", "--group=0", "--numeric-owner", "-cf"])
         .arg(&tar)
         .arg("-C")
-        .arg(work.path())
-        .arg("content.txt")
+        .arg(dir)
+        .arg(name)
         .status()
         .expect("run tar");
     assert!(status.success(), "tar failed");
+    tar
+}
+
+/// An OCI layout (tag `latest`) with one gzip layer holding `content.txt` = `content`.
+pub fn oci_image(dir: &Path, content: &str) -> OciImage {
+    let work = tempfile::tempdir().expect("tempdir");
+    std::fs::write(work.path().join("content.txt"), content).expect("write");
+    let tar = tar_layer(work.path(), "content.txt");
     let status = Command::new("gzip")
         .arg("-n")
         .arg(&tar)
