@@ -11,7 +11,9 @@ mod common;
 use std::path::Path;
 
 use chrono::{Days, Utc};
-use common::git::{bare, peak_rss_kib, random_bytes, text, url, url_as, GitClient};
+use common::git::{
+    bare, peak_rss_kib, random_bytes, text, url, url_as, with_git_projects, GitClient,
+};
 use common::{have, Env, Server, Token};
 
 /// One wvs-auth with groups `acme`, `acme/platform`, `oss` and projects `acme/app`,
@@ -27,14 +29,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let env = Env::new();
-        for g in ["acme", "acme/platform", "oss"] {
-            env.cli_ok(&["group", "create", g]);
-        }
-        for p in ["acme/app", "acme/platform/api", "acme/other"] {
-            env.cli_ok(&["project", "create", p]);
-        }
-        env.cli_ok(&["project", "create", "oss/lib", "--visibility", "public"]);
+        let env = with_git_projects();
         let git = GitClient::new();
         let scratch = tempfile::tempdir().expect("tempdir");
         let lfs_content = random_bytes(300_000, 7);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use common::git::{bare, random_bytes, GitClient};
+use common::git::{bare, random_bytes, with_git_projects, GitClient};
 use common::{Env, Server, Token};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -143,14 +143,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let env = Env::new();
-        for g in ["acme", "acme/platform", "oss"] {
-            env.cli_ok(&["group", "create", g]);
-        }
-        for p in ["acme/app", "acme/platform/api", "acme/other"] {
-            env.cli_ok(&["project", "create", p]);
-        }
-        env.cli_ok(&["project", "create", "oss/lib", "--visibility", "public"]);
+        let env = with_git_projects();
         let object = random_bytes(200_000, 11);
         let oid = hex(&Sha256::digest(&object));
         let git = GitClient::new();

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use super::{have, Server, Token};
+use super::{have, Env, Server, Token};
 
 /// Upper bound for one git command, so a hung client cannot hang the suite.
 const GIT_LIMIT: &str = "180";
@@ -93,6 +93,20 @@ impl GitClient {
         args.extend_from_slice(&[url, dir_s]);
         self.run(None, &args)
     }
+}
+
+/// An installation with the git tests' tree: groups `acme`, `acme/platform`, `oss`;
+/// private `acme/app`, `acme/platform/api`, `acme/other`; public `oss/lib`.
+pub fn with_git_projects() -> Env {
+    let env = Env::new();
+    for g in ["acme", "acme/platform", "oss"] {
+        env.cli_ok(&["group", "create", g]);
+    }
+    for p in ["acme/app", "acme/platform/api", "acme/other"] {
+        env.cli_ok(&["project", "create", p]);
+    }
+    env.cli_ok(&["project", "create", "oss/lib", "--visibility", "public"]);
+    env
 }
 
 /// `http://[user:secret@]127.0.0.1:PORT/<path>` (append `.git` yourself if wanted).
