@@ -44,3 +44,64 @@ CREATE INDEX deploy_tokens_group ON deploy_tokens(group_id);
 -- Dependency Proxy (SPEC §2): off by default, so existing groups gain nothing silently.
 ALTER TABLE groups ADD COLUMN dependency_proxy INTEGER NOT NULL DEFAULT 0
     CHECK (dependency_proxy IN (0, 1));
+
+-- migrate: 3
+-- People (SPEC §1): users, their roles, personal access tokens, browser sessions, the audit
+-- log, and the sealed secret of the one CI deploy token.
+CREATE TABLE users (
+    id             INTEGER PRIMARY KEY,
+    username       TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    password_hash  TEXT,            -- argon2id PHC string; NULL: no password sign-in
+    is_admin       INTEGER NOT NULL DEFAULT 0 CHECK (is_admin IN (0, 1)),
+    created_at     TEXT    NOT NULL
+);
+
+CREATE TABLE memberships (
+    id          INTEGER PRIMARY KEY,
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id    INTEGER REFERENCES groups(id),
+    project_id  INTEGER REFERENCES projects(id),
+    role        TEXT    NOT NULL
+                CHECK (role IN ('guest', 'reporter', 'developer', 'maintainer', 'owner')),
+    created_at  TEXT    NOT NULL,
+    CHECK ((project_id IS NULL) <> (group_id IS NULL)),
+    UNIQUE (user_id, group_id),
+    UNIQUE (user_id, project_id)
+);
+CREATE INDEX memberships_user ON memberships(user_id);
+
+CREATE TABLE personal_access_tokens (
+    id            INTEGER PRIMARY KEY,
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    name          TEXT    NOT NULL,
+    token_digest  BLOB    NOT NULL UNIQUE,   -- SHA-256 of the secret
+    scopes        TEXT    NOT NULL,          -- comma-separated
+    expires_at    TEXT,                      -- YYYY-MM-DD; refused from 00:00:00Z of that date
+    created_at    TEXT    NOT NULL,
+    revoked_at    TEXT,
+    last_used_at  TEXT
+);
+CREATE INDEX personal_access_tokens_user ON personal_access_tokens(user_id);
+
+CREATE TABLE sessions (
+    id_digest   BLOB    PRIMARY KEY,         -- SHA-256 of the cookie value
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    csrf_token  TEXT    NOT NULL,
+    created_at  TEXT    NOT NULL,
+    expires_at  TEXT    NOT NULL
+);
+
+CREATE TABLE audit_events (
+    id               INTEGER PRIMARY KEY,
+    at               TEXT    NOT NULL,
+    action           TEXT    NOT NULL,
+    actor            TEXT,               -- username at the time, or "cli"; NULL: unknown
+    actor_user_id    INTEGER,            -- no foreign key: the log outlives users
+    deploy_token_id  INTEGER,
+    target           TEXT,               -- project or group path
+    detail           TEXT
+);
+CREATE INDEX audit_events_at ON audit_events(at);
+
+-- Only the project token named `wvs-deploy-token` has one: AES-256-GCM, key in the keys dir.
+ALTER TABLE deploy_tokens ADD COLUMN sealed_secret BLOB;

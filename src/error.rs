@@ -19,4 +19,6 @@ pub enum Error {
     Config(String),
     #[error("{0}")]
     NotFound(String),
+    #[error(transparent)]
+    Manage(#[from] crate::manage::ManageError),
 }

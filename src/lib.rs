@@ -10,5 +10,6 @@ pub mod error;
 pub mod git;
 pub mod http;
 pub mod keys;
+pub mod manage;
 pub mod registry;
 pub mod usage;

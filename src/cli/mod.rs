@@ -2,10 +2,13 @@
 //! Every command exits non-zero with one line on stderr when the input is bad, before it
 //! touches the database.
 
+mod audit;
+mod ci;
 mod keys;
 mod namespaces;
 mod serve;
 mod tokens;
+mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -51,6 +54,14 @@ enum Command {
     /// Manage deploy tokens
     #[command(subcommand)]
     Token(tokens::TokenCommand),
+    /// Manage users, memberships and personal access tokens
+    #[command(subcommand)]
+    User(users::UserCommand),
+    /// CI variables of a project
+    #[command(subcommand)]
+    Ci(ci::CiCommand),
+    /// Show the audit log
+    Audit(audit::AuditArgs),
 }
 
 /// Paths every command needs, resolved once.
@@ -63,6 +74,10 @@ pub struct Context {
 impl Context {
     pub fn db(&self) -> Result<crate::db::Db, Error> {
         Ok(crate::db::Db::open(&self.data_dir)?)
+    }
+
+    pub fn manager(&self, db: crate::db::Db) -> crate::manage::DeployTokenManager {
+        crate::manage::DeployTokenManager::new(db, &self.keys_dir)
     }
 
     pub fn keys(&self) -> crate::keys::KeyStore {
@@ -133,6 +148,9 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::Group(cmd) => namespaces::run_group(&ctx, cmd),
         Command::Project(cmd) => namespaces::run_project(&ctx, cmd),
         Command::Token(cmd) => tokens::run(&ctx, cmd),
+        Command::User(cmd) => users::run(&ctx, cmd),
+        Command::Ci(cmd) => ci::run(&ctx, cmd),
+        Command::Audit(args) => audit::run(&ctx, args),
     }
 }
 

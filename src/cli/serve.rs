@@ -146,9 +146,14 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     let usage = Arc::new(UsageRecorder::default());
     usage.spawn_flusher(store.clone(), Duration::from_secs(5));
     let state = AppState {
+        manager: Arc::new(crate::manage::DeployTokenManager::new(
+            db.clone(),
+            &ctx.keys_dir,
+        )),
         db,
         directory: store.clone(),
         tokens: store.clone(),
+        users: store.clone(),
         groups: store.clone(),
         issuer: TokenIssuer {
             keys,

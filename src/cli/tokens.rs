@@ -5,13 +5,13 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use super::{print_json, Context};
-use crate::db::{Db, NewDeployToken, Revocation};
+use crate::db::Db;
 use crate::domain::deploy_token::{
-    parse_expiry, parse_scopes, validate_name, validate_username, DeployToken, PlainSecret,
-    TokenOwner,
+    parse_expiry, parse_scopes, validate_name, validate_username, DeployToken, TokenOwner,
 };
 use crate::domain::path::NamespacePath;
 use crate::error::Error;
+use crate::manage::{Actor, CreateRequest};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("owner").required(true).args(["project", "group"])))]
@@ -106,27 +106,25 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
             username,
             json,
         } => {
+            // Validated before the database is opened, so bad input never creates it.
             validate_name(&name)?;
-            let scopes = parse_scopes([scopes.as_str()])?;
-            let expires_at = expires_at
-                .map(|d| parse_expiry(&d, Utc::now().date_naive()))
-                .transpose()?;
+            parse_scopes([scopes.as_str()])?;
+            if let Some(d) = &expires_at {
+                parse_expiry(d, Utc::now().date_naive())?;
+            }
             if let Some(u) = &username {
                 validate_username(u)?;
             }
             let owner_path = owner_path(&owner)?;
             let db = ctx.db()?;
             let owner = resolve_owner(&db, owner_path)?;
-            let new = NewDeployToken {
-                owner,
-                name,
-                custom_username: username,
-                scopes,
+            let request = CreateRequest {
+                name: Some(name),
+                scopes: vec![scopes],
                 expires_at,
-                created_by: None,
+                username,
             };
-            let secret = PlainSecret::generate();
-            let token = db.create_deploy_token(&new, &secret.hashed())?;
+            let (token, secret) = ctx.manager(db).create(Actor::Cli, &owner, request)?;
             if json {
                 let mut value = token_json(&token);
                 value["token"] = json!(secret.expose());
@@ -190,10 +188,18 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                 }
             }
         }
-        TokenCommand::Revoke { id } => match ctx.db()?.revoke_deploy_token(id)? {
-            Revocation::Revoked => println!("revoked deploy token {id}"),
-            Revocation::AlreadyRevoked => println!("deploy token {id} was already revoked"),
-        },
+        TokenCommand::Revoke { id } => {
+            let db = ctx.db()?;
+            let before = db
+                .find_deploy_token(id)?
+                .ok_or_else(|| Error::NotFound(format!("deploy token {id} does not exist")))?;
+            ctx.manager(db).revoke_by_id(Actor::Cli, id)?;
+            if before.is_revoked() {
+                println!("deploy token {id} was already revoked");
+            } else {
+                println!("revoked deploy token {id}");
+            }
+        }
     }
     Ok(())
 }

@@ -3,8 +3,12 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
+use super::audit;
 use super::{fmt_time, parse_date, parse_time, Db, DbError};
-use crate::domain::deploy_token::{DeployToken, HashedToken, TokenOwner, TokenScope};
+use crate::domain::audit::{AuditAction, AuditActor, NewAuditEvent};
+use crate::domain::deploy_token::{
+    DeployToken, HashedToken, TokenOwner, TokenScope, CI_TOKEN_NAME,
+};
 use crate::domain::path::NamespacePath;
 use crate::domain::store::{DeployTokenLookup, StoreError};
 
@@ -23,6 +27,8 @@ pub struct NewDeployToken {
     pub scopes: Vec<TokenScope>,
     pub expires_at: Option<NaiveDate>,
     pub created_by: Option<i64>,
+    /// AES-256-GCM sealed secret: only for the CI token `wvs-deploy-token` (SPEC §1).
+    pub sealed_secret: Option<Vec<u8>>,
 }
 
 struct RawToken {
@@ -98,10 +104,12 @@ pub enum Revocation {
 }
 
 impl Db {
+    /// Stores the token and its `deploy_token_created` audit event in one transaction.
     pub fn create_deploy_token(
         &self,
         new: &NewDeployToken,
         digest: &HashedToken,
+        actor: &AuditActor,
     ) -> Result<DeployToken, DbError> {
         let (project_id, group_id) = match &new.owner {
             TokenOwner::Project { id, .. } => (Some(*id), None),
@@ -109,11 +117,12 @@ impl Db {
         };
         let scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
         let now = Utc::now();
-        let conn = self.conn()?;
-        conn.execute(
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO deploy_tokens (project_id, group_id, name, username, token_digest, \
-             scopes, expires_at, created_at, created_by) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             scopes, expires_at, created_at, created_by, sealed_secret) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 project_id,
                 group_id,
@@ -124,10 +133,25 @@ impl Db {
                 new.expires_at.map(|d| d.format("%Y-%m-%d").to_string()),
                 fmt_time(now),
                 new.created_by,
+                new.sealed_secret,
             ],
         )?;
+        let id = tx.last_insert_rowid();
+        audit::insert(
+            &tx,
+            &NewAuditEvent {
+                action: AuditAction::DeployTokenCreated,
+                actor: Some(actor.name.clone()),
+                actor_user_id: actor.user_id,
+                deploy_token_id: Some(id),
+                target: Some(new.owner.path().to_string()),
+                detail: Some(format!("name={:?} scopes={}", new.name, scopes.join(","))),
+            },
+            now,
+        )?;
+        tx.commit()?;
         Ok(DeployToken {
-            id: conn.last_insert_rowid(),
+            id,
             owner: new.owner.clone(),
             name: new.name.clone(),
             custom_username: new.custom_username.clone(),
@@ -164,17 +188,40 @@ impl Db {
         row.map(build).transpose()
     }
 
-    /// Revokes at once: the next request with this token is refused.
-    pub fn revoke_deploy_token(&self, id: i64) -> Result<Revocation, DbError> {
-        let conn = self.conn()?;
-        let changed = conn.execute(
+    /// Revokes at once: the next request with this token is refused. The audit event
+    /// commits with the revocation.
+    pub fn revoke_deploy_token(&self, id: i64, actor: &AuditActor) -> Result<Revocation, DbError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let now = Utc::now();
+        let changed = tx.execute(
             "UPDATE deploy_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
-            params![fmt_time(Utc::now()), id],
+            params![fmt_time(now), id],
         )?;
         if changed == 1 {
+            let target: Option<String> = tx.query_row(
+                "SELECT COALESCE(p.path, g.path) FROM deploy_tokens t \
+                 LEFT JOIN projects p ON p.id = t.project_id \
+                 LEFT JOIN groups g ON g.id = t.group_id WHERE t.id = ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            audit::insert(
+                &tx,
+                &NewAuditEvent {
+                    action: AuditAction::DeployTokenRevoked,
+                    actor: Some(actor.name.clone()),
+                    actor_user_id: actor.user_id,
+                    deploy_token_id: Some(id),
+                    target,
+                    detail: None,
+                },
+                now,
+            )?;
+            tx.commit()?;
             return Ok(Revocation::Revoked);
         }
-        let exists: bool = conn.query_row(
+        let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM deploy_tokens WHERE id = ?1)",
             [id],
             |r| r.get(0),
@@ -186,6 +233,45 @@ impl Db {
                 "deploy token {id} does not exist"
             )))
         }
+    }
+}
+
+impl Db {
+    /// Every deploy token of every namespace (the admin listing), oldest first.
+    pub fn list_all_deploy_tokens(&self) -> Result<Vec<DeployToken>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY t.id"))?;
+        let rows = stmt
+            .query_map([], from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        rows.into_iter().map(build).collect()
+    }
+
+    /// The project's CI tokens (named `wvs-deploy-token`, with a sealed secret), newest
+    /// first, with their sealed secrets. The caller picks the first active one.
+    pub fn ci_deploy_tokens(
+        &self,
+        project_id: i64,
+    ) -> Result<Vec<(DeployToken, Vec<u8>)>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT t.id, t.sealed_secret FROM deploy_tokens t WHERE t.project_id = ?1 \
+             AND t.name = ?2 AND t.sealed_secret IS NOT NULL ORDER BY t.id DESC",
+        )?;
+        let rows = stmt
+            .query_map(params![project_id, CI_TOKEN_NAME], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        drop(stmt);
+        drop(conn);
+        let mut out = Vec::with_capacity(rows.len());
+        for (id, sealed) in rows {
+            if let Some(token) = self.find_deploy_token(id)? {
+                out.push((token, sealed));
+            }
+        }
+        Ok(out)
     }
 }
 
@@ -210,12 +296,45 @@ impl DeployTokenLookup for Db {
             let mut conn = self.conn()?;
             let tx = conn.transaction()?;
             {
-                let mut stmt = tx.prepare_cached(
+                let mut first = tx.prepare_cached(
                     "UPDATE deploy_tokens SET last_used_at = ?1 WHERE id = ?2 \
-                     AND (last_used_at IS NULL OR last_used_at < ?1)",
+                     AND last_used_at IS NULL \
+                     RETURNING COALESCE(username, 'wvs+deploy-token-' || id), \
+                     (SELECT path FROM projects WHERE id = project_id), \
+                     (SELECT path FROM groups WHERE id = group_id)",
+                )?;
+                let mut later = tx.prepare_cached(
+                    "UPDATE deploy_tokens SET last_used_at = ?1 WHERE id = ?2 \
+                     AND last_used_at < ?1",
                 )?;
                 for (id, at) in uses {
-                    stmt.execute(params![fmt_time(*at), id])?;
+                    let first_use = first
+                        .query_row(params![fmt_time(*at), id], |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, Option<String>>(1)?,
+                                r.get::<_, Option<String>>(2)?,
+                            ))
+                        })
+                        .optional()?;
+                    match first_use {
+                        // The first use of a token is an audit event (SPEC §7).
+                        Some((username, project, group)) => audit::insert(
+                            &tx,
+                            &NewAuditEvent {
+                                action: AuditAction::DeployTokenFirstUsed,
+                                actor: Some(username),
+                                actor_user_id: None,
+                                deploy_token_id: Some(*id),
+                                target: project.or(group),
+                                detail: None,
+                            },
+                            *at,
+                        )?,
+                        None => {
+                            later.execute(params![fmt_time(*at), id])?;
+                        }
+                    }
                 }
             }
             tx.commit()?;

@@ -81,6 +81,15 @@ impl Db {
             .ok_or_else(|| DbError::NotFound(format!("group {path} does not exist")))
     }
 
+    pub fn find_group_by_id(&self, id: i64) -> Result<Option<Group>, DbError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE id = ?1"))?
+            .query_row([id], from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+
     pub fn find_group(&self, path: &NamespacePath) -> Result<Option<Group>, DbError> {
         let conn = self.conn()?;
         let row = conn

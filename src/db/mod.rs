@@ -3,9 +3,12 @@
 //! Each table has its own module; all of them implement the domain's storage traits so the
 //! HTTP layer never sees SQL.
 
+mod audit;
 mod deploy_tokens;
 mod groups;
+mod personal_access_tokens;
 mod projects;
+mod users;
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,6 +18,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
 pub use deploy_tokens::{NewDeployToken, Revocation};
+pub use users::MemberOf;
 
 use crate::domain::path::NamespacePath;
 use crate::domain::store::StoreError;

@@ -61,6 +61,15 @@ impl Db {
         })
     }
 
+    pub fn find_project_by_id(&self, id: i64) -> Result<Option<Project>, DbError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} FROM projects WHERE id = ?1"))?
+            .query_row([id], from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+
     pub fn find_project(&self, path: &NamespacePath) -> Result<Option<Project>, DbError> {
         let conn = self.conn()?;
         let row = conn

@@ -5,15 +5,19 @@
 
 use super::deploy_token::TokenScope;
 use super::namespace::{Project, Visibility};
+use super::personal_access_token::PatScope;
 use super::principal::Principal;
+use super::role::Role;
 use super::scope::ResourceScope;
+use super::user::UserPrincipal;
 
 pub const REPOSITORY: &str = "repository";
 pub const PULL: &str = "pull";
 pub const PUSH: &str = "push";
+pub const DELETE: &str = "delete";
 
 /// Can this principal use the registry at all? A deploy token with neither registry scope
-/// (say a package-only token) is refused outright with 403.
+/// (say a package-only token), or a PAT without one, is refused outright with 403.
 pub fn may_use_registry(principal: &Principal) -> bool {
     match principal {
         Principal::Anonymous => true,
@@ -21,6 +25,38 @@ pub fn may_use_registry(principal: &Principal) -> bool {
             principal.has_scope(TokenScope::ReadRegistry)
                 || principal.has_scope(TokenScope::WriteRegistry)
         }
+        Principal::User(u) => u.allows(PatScope::ReadRegistry) || u.allows(PatScope::WriteRegistry),
+    }
+}
+
+/// What a principal may do with one project's repositories.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Allowed {
+    pull: bool,
+    push: bool,
+    delete: bool,
+}
+
+fn deploy_token_allows(principal: &Principal, covered: bool) -> Allowed {
+    Allowed {
+        pull: covered && principal.has_scope(TokenScope::ReadRegistry),
+        push: covered && principal.has_scope(TokenScope::WriteRegistry),
+        // `delete` and `*` are never granted to deploy tokens (SPEC §2).
+        delete: false,
+    }
+}
+
+/// Users: reporter+ pull, developer+ push, maintainer+ delete (SPEC §2), each also needing
+/// the credential's scope. Internal projects are readable by any signed-in user.
+fn user_allows(user: &UserPrincipal, project: &Project) -> Allowed {
+    let role = user.role_in_project(project);
+    let at_least = |min: Role| role.is_some_and(|r| r >= min);
+    let read = user.allows(PatScope::ReadRegistry);
+    let write = user.allows(PatScope::WriteRegistry);
+    Allowed {
+        pull: read && (at_least(Role::Reporter) || project.visibility == Visibility::Internal),
+        push: write && at_least(Role::Developer),
+        delete: write && at_least(Role::Maintainer),
     }
 }
 
@@ -32,28 +68,30 @@ pub fn registry_actions(
     project: Option<&Project>,
 ) -> Vec<String> {
     // Only repository scopes are ever granted here: `registry:catalog:*` and unknown types
-    // are for administrators, which deploy tokens and anonymous callers never are.
+    // are for registry operators, which nobody here is.
     if scope.resource_type != REPOSITORY {
         return Vec::new();
     }
     let Some(project) = project else {
         return Vec::new();
     };
-    let covered = match principal {
-        Principal::Anonymous => false,
-        Principal::DeployToken(t) => t.covers(project.id, &project.path),
+    let mut allowed = match principal {
+        Principal::Anonymous => Allowed::default(),
+        Principal::DeployToken(t) => {
+            deploy_token_allows(principal, t.covers(project.id, &project.path))
+        }
+        Principal::User(u) => user_allows(u, project),
     };
-    let may_pull = project.visibility == Visibility::Public
-        || (covered && principal.has_scope(TokenScope::ReadRegistry));
-    let may_push = covered && principal.has_scope(TokenScope::WriteRegistry);
+    allowed.pull |= project.visibility == Visibility::Public;
 
     scope
         .actions
         .iter()
         .filter(|action| match action.as_str() {
-            PULL => may_pull,
-            PUSH => may_push,
-            // `delete` and `*` are never granted to deploy tokens or anonymous callers.
+            PULL => allowed.pull,
+            PUSH => allowed.push,
+            DELETE => allowed.delete,
+            // `*` is never granted: it would include actions added to the protocol later.
             _ => false,
         })
         .cloned()
@@ -164,5 +202,75 @@ mod tests {
         );
         assert!(!may_use_registry(&t));
         assert!(may_use_registry(&Principal::Anonymous));
+    }
+
+    #[test]
+    fn users_pull_push_delete_by_role() {
+        use crate::domain::fixtures::user;
+        use crate::domain::role::Role;
+        use crate::domain::user::MembershipTarget;
+        let app = project(1, "acme/app", Visibility::Private);
+        let internal = project(2, "corp/lib", Visibility::Internal);
+        let s = scope("repository:acme/app:pull,push,delete,*");
+        let on_group = |role| {
+            user(&[(
+                MembershipTarget::Group {
+                    id: 1,
+                    path: path("acme"),
+                },
+                role,
+            )])
+        };
+        assert!(registry_actions(&on_group(Role::Guest), &s, Some(&app)).is_empty());
+        assert_eq!(
+            registry_actions(&on_group(Role::Reporter), &s, Some(&app)),
+            vec!["pull"]
+        );
+        assert_eq!(
+            registry_actions(&on_group(Role::Developer), &s, Some(&app)),
+            vec!["pull", "push"]
+        );
+        assert_eq!(
+            registry_actions(&on_group(Role::Maintainer), &s, Some(&app)),
+            vec!["pull", "push", "delete"]
+        );
+        let s = scope("repository:corp/lib:pull,push");
+        assert_eq!(
+            registry_actions(&on_group(Role::Guest), &s, Some(&internal)),
+            vec!["pull"]
+        );
+    }
+
+    #[test]
+    fn pat_scopes_limit_users() {
+        use crate::domain::fixtures::user;
+        use crate::domain::personal_access_token::PatScope;
+        use crate::domain::role::Role;
+        use crate::domain::user::{MembershipTarget, UserCredential};
+        let app = project(1, "acme/app", Visibility::Private);
+        let mut p = user(&[(
+            MembershipTarget::Project {
+                id: 1,
+                path: path("acme/app"),
+            },
+            Role::Owner,
+        )]);
+        if let Principal::User(u) = &mut p {
+            u.credential = UserCredential::PersonalAccessToken {
+                id: 1,
+                scopes: vec![PatScope::ReadRegistry],
+                expires_at: None,
+            };
+        }
+        let s = scope("repository:acme/app:pull,push,delete");
+        assert_eq!(registry_actions(&p, &s, Some(&app)), vec!["pull"]);
+        if let Principal::User(u) = &mut p {
+            u.credential = UserCredential::PersonalAccessToken {
+                id: 1,
+                scopes: vec![PatScope::ReadRepository],
+                expires_at: None,
+            };
+        }
+        assert!(!may_use_registry(&p));
     }
 }

@@ -25,6 +25,8 @@ pub enum ProxyRefusal {
     AuthenticationRequired,
     #[error("the dependency proxy needs a group deploy token, not a project deploy token")]
     ProjectToken,
+    #[error("the dependency proxy needs a group deploy token, not a user's credentials")]
+    NotADeployToken,
     #[error("the dependency proxy needs a group deploy token with both read_registry and write_registry")]
     MissingScopes,
     #[error("the dependency proxy is disabled for group {0}")]
@@ -37,6 +39,8 @@ pub enum ProxyRefusal {
 pub fn proxy_group(principal: &Principal) -> Result<(i64, &NamespacePath), ProxyRefusal> {
     let token = match principal {
         Principal::Anonymous => return Err(ProxyRefusal::AuthenticationRequired),
+        // SPEC §2: the proxy is for group deploy tokens only.
+        Principal::User(_) => return Err(ProxyRefusal::NotADeployToken),
         Principal::DeployToken(t) => t,
     };
     let (id, path) = match &token.owner {

@@ -21,6 +21,9 @@ pub const SECRET_PREFIX: &str = "wvsdt-";
 /// Random bytes behind the prefix: 192 bits, comfortably above the 128 required.
 const SECRET_BYTES: usize = 24;
 pub const MAX_NAME_LEN: usize = 255;
+/// A project token with exactly this name is handed to the project's CI jobs as
+/// `CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD`, so its secret is kept sealed (SPEC §1).
+pub const CI_TOKEN_NAME: &str = "wvs-deploy-token";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -157,14 +160,23 @@ pub struct PlainSecret(SecretString);
 
 impl PlainSecret {
     pub fn generate() -> Self {
+        Self::with_prefix(SECRET_PREFIX)
+    }
+
+    /// A secret of the same strength under another prefix (personal access tokens).
+    pub fn with_prefix(prefix: &str) -> Self {
         let mut bytes = [0u8; SECRET_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut bytes);
         let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        Self(SecretString::from(format!("{SECRET_PREFIX}{body}")))
+        Self(SecretString::from(format!("{prefix}{body}")))
     }
 
     pub fn expose(&self) -> &str {
         self.0.expose_secret()
+    }
+
+    pub fn into_secret(self) -> SecretString {
+        self.0
     }
 
     pub fn hashed(&self) -> HashedToken {

@@ -9,7 +9,10 @@
 
 use super::deploy_token::TokenScope;
 use super::namespace::{Project, Visibility};
+use super::personal_access_token::PatScope;
 use super::principal::Principal;
+use super::role::Role;
+use super::user::UserPrincipal;
 
 /// What the client wants to do with the repository.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +38,8 @@ pub enum GitAccess {
     ReadOnly,
     /// The token does not cover the project, or there is no such project: the same answer.
     NotFound,
+    /// A user who may read the project but not push to it (below developer).
+    Forbidden,
 }
 
 /// Decides `operation` on `project` (`None`: no project has this path).
@@ -43,29 +48,58 @@ pub fn git_access(
     project: Option<&Project>,
     operation: GitOperation,
 ) -> GitAccess {
-    let token = match principal {
-        Principal::Anonymous => None,
-        Principal::DeployToken(t) => Some(t),
-    };
-    match operation {
-        GitOperation::Write => match token {
-            None => GitAccess::CredentialsRequired,
-            Some(_) => GitAccess::ReadOnly,
-        },
-        GitOperation::Read => {
-            // Public code is readable by anyone; presenting a token never takes that away.
-            if project.is_some_and(|p| p.visibility == Visibility::Public) {
-                return GitAccess::Allowed;
-            }
-            let Some(token) = token else {
-                return GitAccess::CredentialsRequired;
-            };
-            if !token.has(TokenScope::ReadRepository) {
-                return GitAccess::MissingScope;
-            }
-            match project {
+    // Public code is readable by anyone; presenting credentials never takes that away.
+    if operation == GitOperation::Read
+        && project.is_some_and(|p| p.visibility == Visibility::Public)
+    {
+        return GitAccess::Allowed;
+    }
+    match principal {
+        Principal::Anonymous => GitAccess::CredentialsRequired,
+        Principal::DeployToken(token) => match operation {
+            GitOperation::Write => GitAccess::ReadOnly,
+            GitOperation::Read if !token.has(TokenScope::ReadRepository) => GitAccess::MissingScope,
+            GitOperation::Read => match project {
                 Some(p) if token.covers(p.id, &p.path) => GitAccess::Allowed,
                 _ => GitAccess::NotFound,
+            },
+        },
+        Principal::User(user) => user_access(user, project, operation),
+    }
+}
+
+/// Users: reporter+ (or anyone signed in, for internal projects) read, developer+ push
+/// (SPEC §2, issue 6). A PAT needs `read_repository` or `write_repository` to read and
+/// `write_repository` to push; `api` implies both.
+fn user_access(
+    user: &UserPrincipal,
+    project: Option<&Project>,
+    operation: GitOperation,
+) -> GitAccess {
+    let Some(project) = project else {
+        return GitAccess::NotFound;
+    };
+    let role = user.role_in_project(project);
+    let visible =
+        project.visibility == Visibility::Internal || role.is_some_and(|r| r >= Role::Reporter);
+    if !visible {
+        return GitAccess::NotFound;
+    }
+    match operation {
+        GitOperation::Read => {
+            if user.allows(PatScope::ReadRepository) || user.allows(PatScope::WriteRepository) {
+                GitAccess::Allowed
+            } else {
+                GitAccess::MissingScope
+            }
+        }
+        GitOperation::Write => {
+            if !user.allows(PatScope::WriteRepository) {
+                GitAccess::MissingScope
+            } else if role.is_some_and(|r| r >= Role::Developer) {
+                GitAccess::Allowed
+            } else {
+                GitAccess::Forbidden
             }
         }
     }

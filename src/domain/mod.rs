@@ -6,15 +6,21 @@
 //! git, packages) share the same rules.
 
 pub mod access;
+pub mod audit;
 pub mod authn;
 pub mod dependency_proxy;
 pub mod deploy_token;
 pub mod git_access;
+pub mod management;
 pub mod namespace;
+pub mod password;
 pub mod path;
+pub mod personal_access_token;
 pub mod principal;
+pub mod role;
 pub mod scope;
 pub mod store;
+pub mod user;
 
 /// Builders the rules' unit tests share.
 #[cfg(test)]
@@ -38,6 +44,28 @@ pub(crate) mod fixtures {
             visibility,
             created_at: Utc::now(),
         }
+    }
+
+    /// A signed-in user (id 1, `alice`) with these memberships, by password.
+    pub fn user(memberships: &[(super::user::MembershipTarget, super::role::Role)]) -> Principal {
+        use super::user::{Membership, User, UserCredential, UserPrincipal};
+        Principal::User(Box::new(UserPrincipal {
+            user: User {
+                id: 1,
+                username: "alice".into(),
+                is_admin: false,
+                created_at: Utc::now(),
+            },
+            memberships: memberships
+                .iter()
+                .map(|(target, role)| Membership {
+                    user_id: 1,
+                    target: target.clone(),
+                    role: *role,
+                })
+                .collect(),
+            credential: UserCredential::Password,
+        }))
     }
 
     /// An active deploy token (id 1, default username) as a principal.

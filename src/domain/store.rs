@@ -6,6 +6,8 @@ use chrono::{DateTime, Utc};
 use super::deploy_token::{DeployToken, HashedToken};
 use super::namespace::Project;
 use super::path::NamespacePath;
+use super::personal_access_token::PersonalAccessToken;
+use super::user::{Membership, User};
 
 /// A storage failure. Backend-agnostic on purpose: callers answer 503 and log it.
 #[derive(Debug, thiserror::Error)]
@@ -39,4 +41,25 @@ pub trait DeployTokenLookup: Send + Sync {
 pub trait GroupSettings: Send + Sync {
     /// Is the Dependency Proxy enabled for this group? A group that no longer exists is off.
     fn dependency_proxy_enabled(&self, group_id: i64) -> Result<bool, StoreError>;
+}
+
+/// What authentication needs of users: sign-in by password or personal access token, and
+/// the memberships the rules decide on.
+pub trait UserDirectory: Send + Sync {
+    /// The user with this username (case-insensitive) and their password hash, if any.
+    fn find_user_by_username(
+        &self,
+        username: &str,
+    ) -> Result<Option<(User, Option<String>)>, StoreError>;
+
+    fn find_user(&self, id: i64) -> Result<Option<User>, StoreError>;
+
+    /// Every membership of the user, with the paths of their groups and projects.
+    fn memberships_of(&self, user_id: i64) -> Result<Vec<Membership>, StoreError>;
+
+    /// The personal access token whose secret digests to `digest`, revoked or not.
+    fn find_pat_by_digest(
+        &self,
+        digest: &HashedToken,
+    ) -> Result<Option<PersonalAccessToken>, StoreError>;
 }

@@ -29,6 +29,10 @@ pub enum GitError {
     MissingScope,
     #[error("deploy tokens are read-only")]
     ReadOnly,
+    #[error("You are not allowed to push code to this project.")]
+    PushForbidden,
+    #[error("the personal access token lacks the repository scope this needs")]
+    PatScope,
     /// The same words for "no such project" and "not yours", so neither is revealed.
     #[error("The project you were looking for could not be found or you don't have permission to view it.")]
     NotFound,
@@ -51,7 +55,10 @@ impl GitError {
         match self {
             GitError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GitError::Unauthorized => StatusCode::UNAUTHORIZED,
-            GitError::MissingScope | GitError::ReadOnly => StatusCode::FORBIDDEN,
+            GitError::MissingScope
+            | GitError::ReadOnly
+            | GitError::PushForbidden
+            | GitError::PatScope => StatusCode::FORBIDDEN,
             GitError::NotFound | GitError::ObjectNotFound => StatusCode::NOT_FOUND,
             GitError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             GitError::NotAcceptable => StatusCode::NOT_ACCEPTABLE,

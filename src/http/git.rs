@@ -198,9 +198,13 @@ fn decide(
         // Allowed implies a project; the `ok_or` only avoids an unwrap.
         GitAccess::Allowed => project.ok_or(GitError::NotFound),
         GitAccess::CredentialsRequired => Err(GitError::Unauthorized),
+        GitAccess::MissingScope if matches!(principal, Principal::User(_)) => {
+            Err(GitError::PatScope)
+        }
         GitAccess::MissingScope => Err(GitError::MissingScope),
         GitAccess::ReadOnly => Err(GitError::ReadOnly),
         GitAccess::NotFound => Err(GitError::NotFound),
+        GitAccess::Forbidden => Err(GitError::PushForbidden),
     }
 }
 
@@ -286,7 +290,7 @@ async fn lfs_batch(
     let base = format!("{}://{}", info.scheme(), info.host());
     let token_id = match &principal {
         Principal::DeployToken(t) => Some(t.id),
-        Principal::Anonymous => None,
+        Principal::Anonymous | Principal::User(_) => None,
     };
     let now = Utc::now();
     let keys = ctx.state.issuer.keys.current();

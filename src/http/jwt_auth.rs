@@ -246,10 +246,7 @@ fn decide(
         subject: &subject,
         auth_type: principal.auth_type(),
         group: group.as_ref().map(|g| g.as_str()),
-        not_after: match &principal {
-            Principal::DeployToken(t) => t.expires_at_instant(),
-            Principal::Anonymous => None,
-        },
+        not_after: principal.not_after(),
     };
     let issued = state
         .issuer

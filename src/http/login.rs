@@ -7,8 +7,10 @@ use std::time::Instant;
 
 use chrono::Utc;
 
+use super::client::loggable_username;
 use super::throttle::throttle_keys;
 use super::AppState;
+use crate::domain::audit::{AuditAction, NewAuditEvent};
 use crate::domain::authn::{authenticate, AuthnError, Credentials};
 use crate::domain::principal::Principal;
 
@@ -38,7 +40,7 @@ pub fn login(
     };
     let result = match account {
         Some(account) if account != credentials.username => Err(AuthnError::UsernameMismatch),
-        _ => authenticate(state.tokens.as_ref(), credentials, Utc::now()),
+        _ => authenticate(state.stores(), credentials, Utc::now()),
     };
     result.map_err(|reason| match reason {
         AuthnError::Store(e) => {
@@ -47,7 +49,30 @@ pub fn login(
         }
         reason => {
             state.throttle.record_failure(&keys, now);
+            audit_failure(state, peer, &credentials.username, &reason);
             LoginError::Refused(reason)
         }
     })
+}
+
+/// Failed authentications go to the audit log (SPEC §7). The throttle bounds how many one
+/// client can cause; a failed write is logged and never changes the answer.
+fn audit_failure(state: &AppState, peer: Option<IpAddr>, username: &str, reason: &AuthnError) {
+    let event = NewAuditEvent {
+        action: AuditAction::AuthFailure,
+        actor: Some(loggable_username(username)),
+        actor_user_id: None,
+        deploy_token_id: match reason {
+            AuthnError::Revoked(id) | AuthnError::Expired(id) => Some(*id),
+            _ => None,
+        },
+        target: None,
+        detail: Some(format!(
+            "ip={} reason={reason}",
+            peer.map_or("-".to_string(), |p| p.to_string())
+        )),
+    };
+    if let Err(e) = state.db.record_audit(&event) {
+        log::warn!("could not write the audit log: {e}");
+    }
 }

@@ -16,7 +16,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 
 use crate::db::Db;
 use crate::dependency_proxy::forward::{self, CacheClient, ProxySettings};
-use crate::domain::store::{DeployTokenLookup, GroupSettings, ProjectDirectory};
+use crate::domain::store::{DeployTokenLookup, GroupSettings, ProjectDirectory, UserDirectory};
 use crate::git::Repositories;
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
@@ -28,6 +28,10 @@ pub struct AppState {
     pub db: Db,
     pub directory: Arc<dyn ProjectDirectory>,
     pub tokens: Arc<dyn DeployTokenLookup>,
+    /// Users, memberships and personal access tokens (sign-in).
+    pub users: Arc<dyn UserDirectory>,
+    /// Deploy-token management for the API and the settings pages.
+    pub manager: Arc<crate::manage::DeployTokenManager>,
     pub groups: Arc<dyn GroupSettings>,
     pub issuer: TokenIssuer,
     /// Registry service names this server issues tokens for (`aud`).
@@ -52,6 +56,14 @@ pub enum ServiceKind {
 }
 
 impl AppState {
+    /// The stores authentication reads.
+    pub fn stores(&self) -> crate::domain::authn::Stores<'_> {
+        crate::domain::authn::Stores {
+            tokens: self.tokens.as_ref(),
+            users: self.users.as_ref(),
+        }
+    }
+
     pub fn service_kind(&self, service: &str) -> Option<ServiceKind> {
         if self.services.iter().any(|s| s == service) {
             Some(ServiceKind::Registry)

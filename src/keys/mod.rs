@@ -12,6 +12,7 @@
 
 mod live;
 mod material;
+pub mod seal;
 mod signer;
 
 use std::fs;

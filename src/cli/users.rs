@@ -1,0 +1,261 @@
+//! `wvs-auth user …`: accounts, memberships and personal access tokens.
+
+use std::io::Read;
+
+use chrono::Utc;
+use clap::{ArgGroup, Args, Subcommand};
+use secrecy::SecretString;
+use serde_json::json;
+
+use super::{print_json, Context};
+use crate::db::{Db, MemberOf};
+use crate::domain::deploy_token::{parse_expiry, validate_name, PlainSecret};
+use crate::domain::password::hash_password;
+use crate::domain::path::NamespacePath;
+use crate::domain::personal_access_token::{parse_pat_scopes, PAT_PREFIX};
+use crate::domain::role::Role;
+use crate::domain::user::{validate_username, User};
+use crate::error::Error;
+
+#[derive(Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["project", "group"])))]
+pub struct TargetArgs {
+    /// Full path of the project
+    #[arg(long)]
+    project: Option<String>,
+    /// Full path of the group (the role is inherited by its subgroups and projects)
+    #[arg(long)]
+    group: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum UserCommand {
+    /// Create a user (password read from stdin with --password-stdin)
+    Create {
+        name: String,
+        /// Administrators manage every namespace's deploy tokens
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of stdin (8 to 1024 characters)
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a user a role on a project or group (changes the role if already a member)
+    AddMember {
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+        /// guest, reporter, developer, maintainer or owner
+        #[arg(long)]
+        role: String,
+    },
+    /// Remove a user's membership of a project or group
+    RemoveMember {
+        name: String,
+        #[command(flatten)]
+        target: TargetArgs,
+    },
+    /// Personal access tokens
+    #[command(subcommand)]
+    Token(UserTokenCommand),
+}
+
+#[derive(Subcommand)]
+pub enum UserTokenCommand {
+    /// Create a personal access token and print its secret once
+    Create {
+        /// The user the token belongs to
+        user: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: api, read_repository, write_repository, read_registry, write_registry
+        #[arg(long, default_value = "api")]
+        scopes: String,
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        expires_at: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a personal access token by id
+    Revoke { id: i64 },
+}
+
+fn target(t: &TargetArgs) -> Result<(NamespacePath, bool), Error> {
+    match (&t.project, &t.group) {
+        (Some(p), _) => Ok((NamespacePath::parse(p)?, true)),
+        (None, Some(g)) => Ok((NamespacePath::parse(g)?, false)),
+        (None, None) => Err(Error::Config("--project or --group is required".into())),
+    }
+}
+
+fn resolve_target(db: &Db, (path, is_project): (NamespacePath, bool)) -> Result<MemberOf, Error> {
+    if is_project {
+        let p = db
+            .find_project(&path)?
+            .ok_or_else(|| Error::NotFound(format!("project {path} does not exist")))?;
+        Ok(MemberOf::Project(p.id))
+    } else {
+        let g = db
+            .find_group(&path)?
+            .ok_or_else(|| Error::NotFound(format!("group {path} does not exist")))?;
+        Ok(MemberOf::Group(g.id))
+    }
+}
+
+fn find_user(db: &Db, name: &str) -> Result<User, Error> {
+    Ok(db
+        .find_user_by_username(name)?
+        .ok_or_else(|| Error::NotFound(format!("user {name} does not exist")))?
+        .0)
+}
+
+/// The first line of stdin, without its line ending.
+fn read_password() -> Result<SecretString, Error> {
+    let mut raw = String::new();
+    std::io::stdin()
+        .take(64 * 1024)
+        .read_to_string(&mut raw)
+        .map_err(|e| Error::Config(format!("cannot read the password from stdin: {e}")))?;
+    let line = raw.lines().next().unwrap_or_default().to_string();
+    Ok(SecretString::from(line))
+}
+
+pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
+    match cmd {
+        UserCommand::Create {
+            name,
+            admin,
+            password_stdin,
+        } => {
+            validate_username(&name).map_err(|e| Error::Config(e.to_string()))?;
+            let hash = if password_stdin {
+                Some(hash_password(&read_password()?).map_err(|e| Error::Config(e.to_string()))?)
+            } else {
+                None
+            };
+            let user = ctx.db()?.create_user(&name, hash.as_deref(), admin)?;
+            println!(
+                "created user {} (id {}){}{}",
+                user.username,
+                user.id,
+                if admin { ", administrator" } else { "" },
+                if hash.is_none() {
+                    "; no password: sign in with personal access tokens only"
+                } else {
+                    ""
+                }
+            );
+        }
+        UserCommand::List { json } => {
+            let users = ctx.db()?.list_users()?;
+            if json {
+                let rows: Vec<_> = users
+                    .iter()
+                    .map(|u| json!({"id": u.id, "username": u.username, "admin": u.is_admin, "created_at": u.created_at}))
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for u in users {
+                    println!(
+                        "{:>5}  {}{}",
+                        u.id,
+                        u.username,
+                        if u.is_admin { " (admin)" } else { "" }
+                    );
+                }
+            }
+        }
+        UserCommand::AddMember {
+            name,
+            target: t,
+            role,
+        } => {
+            let role: Role = role
+                .parse()
+                .map_err(|e: crate::domain::role::UnknownRole| Error::Config(e.to_string()))?;
+            let t = target(&t)?;
+            let shown = t.0.clone();
+            let db = ctx.db()?;
+            let user = find_user(&db, &name)?;
+            let of = resolve_target(&db, t)?;
+            match db.set_membership(user.id, of, role)? {
+                None => println!("{} is now {role} of {shown}", user.username),
+                Some(old) => println!("{} changed from {old} to {role} of {shown}", user.username),
+            }
+        }
+        UserCommand::RemoveMember { name, target: t } => {
+            let t = target(&t)?;
+            let shown = t.0.clone();
+            let db = ctx.db()?;
+            let user = find_user(&db, &name)?;
+            let of = resolve_target(&db, t)?;
+            if !db.remove_membership(user.id, of)? {
+                return Err(Error::NotFound(format!(
+                    "{} is not a member of {shown}",
+                    user.username
+                )));
+            }
+            println!("removed {} from {shown}", user.username);
+        }
+        UserCommand::Token(UserTokenCommand::Create {
+            user,
+            name,
+            scopes,
+            expires_at,
+            json,
+        }) => {
+            validate_name(&name)?;
+            let scopes = parse_pat_scopes(&scopes).map_err(|e| Error::Config(e.to_string()))?;
+            let expires_at = expires_at
+                .map(|d| parse_expiry(&d, Utc::now().date_naive()))
+                .transpose()?;
+            let db = ctx.db()?;
+            let owner = find_user(&db, &user)?;
+            let secret = PlainSecret::with_prefix(PAT_PREFIX);
+            let pat = db.create_personal_access_token(
+                owner.id,
+                &name,
+                &scopes,
+                expires_at,
+                &secret.hashed(),
+            )?;
+            let scope_names: Vec<&str> = pat.scopes.iter().map(|s| s.as_str()).collect();
+            if json {
+                print_json(&json!({
+                    "id": pat.id,
+                    "name": pat.name,
+                    "token": secret.expose(),
+                    "scopes": scope_names,
+                    "expires_at": pat.expires_at.map(|d| d.to_string()),
+                }))?;
+            } else {
+                println!(
+                    "created personal access token {} for {}\n  scopes:  {}\n  expires: {}\n  token:   {}",
+                    pat.id,
+                    owner.username,
+                    scope_names.join(","),
+                    pat.expires_at.map_or("never".to_string(), |d| format!("{d}T00:00:00Z")),
+                    secret.expose()
+                );
+                eprintln!(
+                    "Copy the token now: it is stored only as a digest and cannot be shown again."
+                );
+            }
+        }
+        UserCommand::Token(UserTokenCommand::Revoke { id }) => {
+            if ctx.db()?.revoke_personal_access_token(id)? {
+                println!("revoked personal access token {id}");
+            } else {
+                return Err(Error::NotFound(format!(
+                    "personal access token {id} does not exist or is already revoked"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
