@@ -5,6 +5,7 @@
 pub mod git;
 pub mod http;
 pub mod tools;
+pub mod users;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
