@@ -214,3 +214,144 @@ fn pushes_that_are_refused_say_why() {
     assert_eq!(f.head("acme/app"), "initial");
     assert_eq!(f.head("oss/lib"), "initial");
 }
+
+/// The upload half of the LFS API request by request: what the batch answer offers whom,
+/// and what the PUT accepts.
+#[test]
+fn lfs_upload_contract() {
+    use common::http::{agent, answer, creds};
+    use sha2::{Digest, Sha256};
+
+    let f = Fixture::new();
+    let batch = |who: &Token, oid: &str, size: usize| {
+        let body = serde_json::json!({
+            "operation": "upload",
+            "transfers": ["basic"],
+            "objects": [{ "oid": oid, "size": size }],
+        });
+        answer(
+            agent()
+                .post(&format!(
+                    "{}/acme/app.git/info/lfs/objects/batch",
+                    f.server.url
+                ))
+                .set("Authorization", &creds(who))
+                .set("Accept", "application/vnd.git-lfs+json")
+                .set("Content-Type", "application/vnd.git-lfs+json")
+                .send_string(&body.to_string()),
+        )
+    };
+    let content = random_bytes(10_000, 3);
+    let oid: String = Sha256::digest(&content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let stored = bare(&f.env.data_dir(), "acme/app")
+        .join("lfs/objects")
+        .join(&oid[0..2])
+        .join(&oid[2..4])
+        .join(&oid);
+
+    // Reporters and deploy tokens get no upload actions, only a refusal git-lfs shows.
+    let rep = f.pat("rep", "api");
+    let a = batch(&rep, &oid, content.len());
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(
+        a.json()["message"],
+        "You are not allowed to push code to this project."
+    );
+    let deploy = f
+        .env
+        .token(&["--project", "acme/app"], "read_repository", &[]);
+    let a = batch(&deploy, &oid, content.len());
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(a.json()["message"], "deploy tokens are read-only");
+
+    // A developer gets an upload action bound to the announced size.
+    let dev = f.pat("dev", "write_repository");
+    let a = batch(&dev, &oid, content.len());
+    assert_eq!(a.status, 200, "{a:?}");
+    let upload = a.json()["objects"][0]["actions"]["upload"].clone();
+    let href = upload["href"].as_str().expect("href").to_string();
+    let auth = upload["header"]["Authorization"]
+        .as_str()
+        .expect("auth")
+        .to_string();
+    assert!(auth.starts_with("RemoteAuth "), "{auth}");
+    let put = |body: &[u8], auth: &str| {
+        answer(
+            agent()
+                .put(&href)
+                .set("Authorization", auth)
+                .set("Content-Type", "application/octet-stream")
+                .send_bytes(body),
+        )
+    };
+
+    // Wrong content of the right size, and a short body: refused, nothing stored.
+    let mut wrong = content.clone();
+    wrong[0] ^= 1;
+    let a = put(&wrong, &auth);
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(a.body.contains("does not hash to the object id"), "{a:?}");
+    assert_eq!(put(&content[..100], &auth).status, 400);
+    assert!(!stored.exists(), "a refused upload was stored");
+
+    // The right content is stored.
+    assert_eq!(put(&content, &auth).status, 200);
+    assert_eq!(std::fs::read(&stored).expect("stored"), content);
+    let tmp = bare(&f.env.data_dir(), "acme/app").join("lfs/tmp");
+    assert_eq!(
+        std::fs::read_dir(&tmp).expect("tmp").count(),
+        0,
+        "temp files left"
+    );
+
+    // Present now: the batch answer has nothing to do for it.
+    let a = batch(&dev, &oid, content.len());
+    assert_eq!(a.status, 200, "{a:?}");
+    assert!(a.json()["objects"][0].get("actions").is_none(), "{a:?}");
+
+    // A download link (same repository, same oid) does not upload.
+    let download = answer(
+        agent()
+            .post(&format!(
+                "{}/acme/app.git/info/lfs/objects/batch",
+                f.server.url
+            ))
+            .set("Authorization", &creds(&dev))
+            .send_string(
+                &serde_json::json!({
+                    "operation": "download",
+                    "objects": [{ "oid": oid, "size": content.len() }],
+                })
+                .to_string(),
+            ),
+    );
+    let json = download.json();
+    let get_auth = json["objects"][0]["actions"]["download"]["header"]["Authorization"]
+        .as_str()
+        .expect("download link");
+    assert_eq!(put(&content, get_auth).status, 401);
+
+    // The link re-checks the PAT: revoked, the same link no longer uploads.
+    let other = random_bytes(5_000, 4);
+    let other_oid: String = Sha256::digest(&other)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let a = batch(&dev, &other_oid, other.len());
+    let json = a.json();
+    let link = &json["objects"][0]["actions"]["upload"];
+    let href2 = link["href"].as_str().expect("href").to_string();
+    let auth2 = link["header"]["Authorization"].as_str().expect("auth");
+    f.env
+        .cli_ok(&["user", "token", "revoke", &dev.id.to_string()]);
+    let a = answer(
+        agent()
+            .put(&href2)
+            .set("Authorization", auth2)
+            .send_bytes(&other),
+    );
+    assert_eq!(a.status, 401, "{a:?}");
+}
