@@ -22,7 +22,6 @@ const MAX_ENTRIES: usize = 10_000;
 pub enum Flash {
     /// A token was created; its secret is shown this one time.
     Created {
-        token_id: i64,
         name: String,
         username: String,
         secret: SecretString,
