@@ -5,20 +5,22 @@
 //! Everything lives under `/-/`: `-` can never start a group or project path segment, so
 //! these URLs never shadow a git repository's.
 
-// Until the handlers are wired (they need the issue 6 foundation), the pieces are unused.
-#![allow(dead_code)]
-
-// Wired once the issue 6 foundation (users, sessions, DeployTokenManager) is on main:
-// mod account;
+mod account;
 mod csrf;
 mod error;
 mod flash;
-// mod pages;
+mod pages;
 mod session;
-// mod tokens;
+mod tokens;
 mod views;
 
+use actix_web::web;
+
 use flash::FlashStore;
+use tokens::Kind;
+
+/// Largest settings form accepted; the create form is a few hundred bytes.
+const FORM_LIMIT: usize = 16 * 1024;
 
 /// What only the settings pages need, kept in `AppState::web`.
 pub struct WebState {
@@ -35,4 +37,57 @@ impl WebState {
             flashes: FlashStore::default(),
         }
     }
+}
+
+const PROJECT_PAGE: &str = "/-/projects/{path:.+}/settings/deploy_tokens";
+const GROUP_PAGE: &str = "/-/groups/{path:.+}/settings/deploy_tokens";
+const PROJECT_REVOKE: &str = "/-/projects/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
+const GROUP_REVOKE: &str = "/-/groups/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
+
+/// Registers the pages. `/-/health`, `/-/jwks` and `/-/metrics` are other resources, so
+/// this adds single resources rather than a `/-` scope that would swallow them.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let forms = || {
+        (
+            web::FormConfig::default().limit(FORM_LIMIT),
+            web::PayloadConfig::new(FORM_LIMIT),
+        )
+    };
+    cfg.service(web::resource("/-/").route(web::get().to(pages::index)))
+        .service(
+            web::resource("/-/sign_in")
+                .app_data(forms().0)
+                .route(web::get().to(pages::sign_in_form))
+                .route(web::post().to(pages::sign_in)),
+        )
+        .service(
+            web::resource("/-/sign_out")
+                .app_data(forms().0)
+                .route(web::post().to(pages::sign_out)),
+        )
+        .route("/-/static/{name}", web::get().to(pages::static_file))
+        .service(
+            web::resource(PROJECT_REVOKE)
+                .app_data(forms().0)
+                .route(web::get().to(|r, s, p| tokens::confirm_revoke(Kind::Project, r, s, p)))
+                .route(web::post().to(|r, s, p, f| tokens::revoke(Kind::Project, r, s, p, f))),
+        )
+        .service(
+            web::resource(GROUP_REVOKE)
+                .app_data(forms().0)
+                .route(web::get().to(|r, s, p| tokens::confirm_revoke(Kind::Group, r, s, p)))
+                .route(web::post().to(|r, s, p, f| tokens::revoke(Kind::Group, r, s, p, f))),
+        )
+        .service(
+            web::resource(PROJECT_PAGE)
+                .app_data(forms().1)
+                .route(web::get().to(|r, s, p| tokens::show(Kind::Project, r, s, p)))
+                .route(web::post().to(|r, s, p, b| tokens::create(Kind::Project, r, s, p, b))),
+        )
+        .service(
+            web::resource(GROUP_PAGE)
+                .app_data(forms().1)
+                .route(web::get().to(|r, s, p| tokens::show(Kind::Group, r, s, p)))
+                .route(web::post().to(|r, s, p, b| tokens::create(Kind::Group, r, s, p, b))),
+        );
 }
