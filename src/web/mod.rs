@@ -44,7 +44,7 @@ const GROUP_PAGE: &str = "/-/groups/{path:.+}/settings/deploy_tokens";
 const PROJECT_REVOKE: &str = "/-/projects/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
 const GROUP_REVOKE: &str = "/-/groups/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
 
-/// Registers the pages. `/-/health`, `/-/jwks` and `/-/metrics` are other resources, so
+/// Registers the pages. `/-/health`, `/-/jwks` and the like are other resources, so
 /// this adds single resources rather than a `/-` scope that would swallow them.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     let forms = || {

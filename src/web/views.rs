@@ -189,6 +189,12 @@ impl CreateForm {
 
     pub fn add_error(&mut self, field: &str, message: String) {
         if FORM_FIELDS.contains(&field) {
+            // The manager words some errors for the API ("is missing"); name the field here.
+            let message = if message.starts_with("is ") {
+                format!("{} {message}", field_label(field))
+            } else {
+                message
+            };
             self.field_errors.push((field.to_string(), message));
         } else {
             self.general.push(message);
@@ -201,6 +207,15 @@ impl CreateForm {
             .iter()
             .find(|(f, _)| f == field)
             .map(|(_, m)| m.as_str())
+    }
+}
+
+fn field_label(field: &str) -> &'static str {
+    match field {
+        "name" => "Name",
+        "expires_at" => "Expiration date",
+        "username" => "Username",
+        _ => "Scopes",
     }
 }
 
@@ -221,9 +236,9 @@ mod tests {
     #[test]
     fn field_errors_go_next_to_their_field_and_others_on_top() {
         let mut form = CreateForm::new(&["read_registry".to_string()]);
-        form.add_error("name", "name is required".into());
+        form.add_error("name", "is missing".into());
         form.add_error("owner", "gone".into());
-        assert_eq!(form.error("name"), Some("name is required"));
+        assert_eq!(form.error("name"), Some("Name is missing"));
         assert_eq!(form.error("scopes"), None);
         assert_eq!(form.general, vec!["gone".to_string()]);
         assert!(form
