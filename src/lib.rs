@@ -13,3 +13,4 @@ pub mod keys;
 pub mod manage;
 pub mod registry;
 pub mod usage;
+pub mod web;

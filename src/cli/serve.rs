@@ -167,6 +167,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         trusted_proxies: config.trusted_proxies.clone(),
         usage: usage.clone(),
         repos: crate::git::Repositories::new(&ctx.data_dir),
+        web: crate::web::WebState::new(config.public_url.clone()),
     };
     let result =
         actix_web::rt::System::new().block_on(crate::http::run(state, listener, config.workers));

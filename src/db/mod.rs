@@ -8,6 +8,7 @@ mod deploy_tokens;
 mod groups;
 mod personal_access_tokens;
 mod projects;
+mod sessions;
 mod users;
 
 use std::path::Path;
@@ -18,6 +19,7 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
 pub use deploy_tokens::{NewDeployToken, Revocation};
+pub use sessions::StoredSession;
 pub use users::MemberOf;
 
 use crate::domain::path::NamespacePath;

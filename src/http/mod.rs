@@ -7,7 +7,7 @@ pub mod error;
 mod git;
 mod jwt_auth;
 mod limits;
-mod login;
+pub(crate) mod login;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -46,6 +46,8 @@ pub struct AppState {
     pub usage: Arc<UsageRecorder>,
     /// The bare repositories the git realm serves.
     pub repos: Repositories,
+    /// The settings pages' own state (one-shot messages, the public URL).
+    pub web: crate::web::WebState,
 }
 
 /// Which realm a `service=` name belongs to; configuration keeps the two lists disjoint.
@@ -84,6 +86,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/-/health", web::get().to(health))
     .route("/-/jwks", web::get().to(jwks))
+    // The settings pages under `/-/` (sign-in, deploy tokens per project and group).
+    .configure(crate::web::configure)
     // `/v2` and everything below it: the Dependency Proxy's GitLab-style paths (404 when
     // no --proxy-registry is set, and for any other path).
     .route("/v2{tail:.*}", web::route().to(forward::v2))

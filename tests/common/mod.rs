@@ -6,6 +6,8 @@ pub mod git;
 pub mod http;
 pub mod tools;
 pub mod users;
+pub mod web;
+pub mod webdriver;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,93 @@
+//! The settings pages in the browser: sign in with a password, then list, create and
+//! revoke the deploy tokens of projects and groups. Server-rendered (askama), usable
+//! without JavaScript, readable on a phone.
+//!
+//! Everything lives under `/-/`: `-` can never start a group or project path segment, so
+//! these URLs never shadow a git repository's.
+
+mod account;
+mod csrf;
+mod error;
+mod flash;
+mod pages;
+mod session;
+mod tokens;
+mod views;
+
+use actix_web::web;
+
+use flash::FlashStore;
+use tokens::Kind;
+
+/// Largest settings form accepted; the create form is a few hundred bytes.
+const FORM_LIMIT: usize = 16 * 1024;
+
+/// What only the settings pages need, kept in `AppState::web`.
+pub struct WebState {
+    /// `--public-url`: when it is https, cookies are `Secure` even behind a TLS proxy that
+    /// does not say so.
+    pub public_url: Option<String>,
+    flashes: FlashStore,
+}
+
+impl WebState {
+    pub fn new(public_url: Option<String>) -> Self {
+        Self {
+            public_url,
+            flashes: FlashStore::default(),
+        }
+    }
+}
+
+const PROJECT_PAGE: &str = "/-/projects/{path:.+}/settings/deploy_tokens";
+const GROUP_PAGE: &str = "/-/groups/{path:.+}/settings/deploy_tokens";
+const PROJECT_REVOKE: &str = "/-/projects/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
+const GROUP_REVOKE: &str = "/-/groups/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
+
+/// Registers the pages. `/-/health`, `/-/jwks` and the like are other resources, so
+/// this adds single resources rather than a `/-` scope that would swallow them.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let forms = || {
+        (
+            web::FormConfig::default().limit(FORM_LIMIT),
+            web::PayloadConfig::new(FORM_LIMIT),
+        )
+    };
+    cfg.service(web::resource("/-/").route(web::get().to(pages::index)))
+        .service(
+            web::resource("/-/sign_in")
+                .app_data(forms().0)
+                .route(web::get().to(pages::sign_in_form))
+                .route(web::post().to(pages::sign_in)),
+        )
+        .service(
+            web::resource("/-/sign_out")
+                .app_data(forms().0)
+                .route(web::post().to(pages::sign_out)),
+        )
+        .route("/-/static/{name}", web::get().to(pages::static_file))
+        .service(
+            web::resource(PROJECT_REVOKE)
+                .app_data(forms().0)
+                .route(web::get().to(|r, s, p| tokens::confirm_revoke(Kind::Project, r, s, p)))
+                .route(web::post().to(|r, s, p, f| tokens::revoke(Kind::Project, r, s, p, f))),
+        )
+        .service(
+            web::resource(GROUP_REVOKE)
+                .app_data(forms().0)
+                .route(web::get().to(|r, s, p| tokens::confirm_revoke(Kind::Group, r, s, p)))
+                .route(web::post().to(|r, s, p, f| tokens::revoke(Kind::Group, r, s, p, f))),
+        )
+        .service(
+            web::resource(PROJECT_PAGE)
+                .app_data(forms().1)
+                .route(web::get().to(|r, s, p| tokens::show(Kind::Project, r, s, p)))
+                .route(web::post().to(|r, s, p, b| tokens::create(Kind::Project, r, s, p, b))),
+        )
+        .service(
+            web::resource(GROUP_PAGE)
+                .app_data(forms().1)
+                .route(web::get().to(|r, s, p| tokens::show(Kind::Group, r, s, p)))
+                .route(web::post().to(|r, s, p, b| tokens::create(Kind::Group, r, s, p, b))),
+        );
+}
