@@ -98,6 +98,15 @@ impl Db {
         row.map(build).transpose()
     }
 
+    pub fn find_pat(&self, id: i64) -> Result<Option<PersonalAccessToken>, DbError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
+            .query_row([id], from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+
     pub fn list_personal_access_tokens(
         &self,
         user_id: i64,

@@ -218,6 +218,16 @@ impl crate::domain::store::UserDirectory for Db {
         Ok(Db::memberships_of(self, user_id)?)
     }
 
+    fn find_pat(
+        &self,
+        id: i64,
+    ) -> Result<
+        Option<crate::domain::personal_access_token::PersonalAccessToken>,
+        crate::domain::store::StoreError,
+    > {
+        Ok(Db::find_pat(self, id)?)
+    }
+
     fn find_pat_by_digest(
         &self,
         digest: &crate::domain::deploy_token::HashedToken,

@@ -136,6 +136,40 @@ fn personal_access_token(
     })
 }
 
+/// The user a short-lived LFS link speaks for, re-read now: the user must still exist, the
+/// memberships are today's, and the PAT that asked (if one did) must still be active and
+/// theirs. A link made after a password sign-in carries no PAT and acts as the password did.
+pub fn reload_user(
+    users: &dyn UserDirectory,
+    user_id: i64,
+    pat_id: Option<i64>,
+    now: DateTime<Utc>,
+) -> Result<UserPrincipal, AuthnError> {
+    let credential = match pat_id {
+        None => UserCredential::Password,
+        Some(id) => {
+            let pat = users
+                .find_pat(id)?
+                .filter(|p| p.user_id == user_id)
+                .ok_or(AuthnError::UnknownSecret)?;
+            if !pat.is_active(now) {
+                return Err(AuthnError::PatInactive(pat.id));
+            }
+            UserCredential::PersonalAccessToken {
+                id: pat.id,
+                scopes: pat.scopes,
+                expires_at: pat.expires_at,
+            }
+        }
+    };
+    let user = users.find_user(user_id)?.ok_or(AuthnError::UnknownSecret)?;
+    Ok(UserPrincipal {
+        memberships: users.memberships_of(user.id)?,
+        user,
+        credential,
+    })
+}
+
 /// A password sign-in. Unknown users still cost one argon2 verification, so timing does
 /// not reveal which usernames exist.
 fn password(

@@ -57,6 +57,10 @@ pub trait UserDirectory: Send + Sync {
     /// Every membership of the user, with the paths of their groups and projects.
     fn memberships_of(&self, user_id: i64) -> Result<Vec<Membership>, StoreError>;
 
+    /// The personal access token with this id, revoked or not. LFS links name the PAT that
+    /// asked and re-check it on use, so revocation stops them on the very next request.
+    fn find_pat(&self, id: i64) -> Result<Option<PersonalAccessToken>, StoreError>;
+
     /// The personal access token whose secret digests to `digest`, revoked or not.
     fn find_pat_by_digest(
         &self,

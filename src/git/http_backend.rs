@@ -33,6 +33,11 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(60);
 /// hundred kilobytes for huge repositories; this only stops a client from feeding a
 /// process without end.
 pub const MAX_REQUEST_BODY: u64 = 64 * 1024 * 1024;
+/// Largest request body streamed to receive-pack: the pack of one push. A push is the whole
+/// history the server lacks, so it is legitimately large (a first push of a big
+/// repository); 2 GiB is GitLab.com's documented push limit too. Only authorised developers
+/// get here, and LFS content travels separately, so this bounds a mistake, not an attack.
+pub const MAX_PUSH_BODY: u64 = 2 * 1024 * 1024 * 1024;
 /// Chunk size of the response stream.
 const CHUNK: usize = 64 * 1024;
 /// Lines of backend stderr logged per request, so a broken git cannot flood the log.
@@ -62,9 +67,13 @@ pub struct CgiRequest {
     pub content_encoding: Option<String>,
     /// The `Git-Protocol` header (`version=2`), already checked to be harmless.
     pub git_protocol: Option<String>,
-    /// Deploy token username; empty for anonymous.
+    /// Deploy token or user name; empty for anonymous. receive-pack records it in reflogs.
     pub remote_user: String,
     pub remote_addr: String,
+    /// Set only after wvs-auth authorised a push: turns `http.receivepack` on for this one
+    /// process. Repositories keep `http.receivepack false` in their own config, so nothing
+    /// but an authorised request can ever reach receive-pack.
+    pub allow_push: bool,
 }
 
 /// Runs http-backend for `request`, streaming `body` (POST) into it, and returns a response
@@ -109,10 +118,19 @@ pub async fn run(
     if let Some(v) = &request.git_protocol {
         cmd.env("GIT_PROTOCOL", v);
     }
+    let limit = if request.allow_push {
+        // Command-scope config (`GIT_CONFIG_KEY_n`) outranks the repository's own
+        // `http.receivepack false`.
+        let (count, pairs) = repos.config_env(&[("http.receivepack", "true")]);
+        cmd.envs(pairs).env("GIT_CONFIG_COUNT", count);
+        MAX_PUSH_BODY
+    } else {
+        MAX_REQUEST_BODY
+    };
     let mut child = cmd.spawn().map_err(BackendError::Spawn)?;
 
     if let (Some(payload), Some(stdin)) = (body, child.stdin.take()) {
-        actix_web::rt::spawn(feed_stdin(payload, stdin));
+        actix_web::rt::spawn(feed_stdin(payload, stdin, limit));
     }
     if let Some(stderr) = child.stderr.take() {
         let label = request.path_info.clone();
@@ -142,8 +160,9 @@ pub async fn run(
 
 /// Copies the request body into the backend's stdin, then closes it (EOF ends the request
 /// for upload-pack). Stops quietly if the backend exits early (broken pipe) or the body
-/// grows past [`MAX_REQUEST_BODY`].
-async fn feed_stdin(mut payload: Payload, mut stdin: tokio::process::ChildStdin) {
+/// grows past `limit` ([`MAX_REQUEST_BODY`], [`MAX_PUSH_BODY`]): the backend then sees a
+/// truncated request and fails it.
+async fn feed_stdin(mut payload: Payload, mut stdin: tokio::process::ChildStdin, limit: u64) {
     let mut total: u64 = 0;
     while let Some(chunk) = payload.next().await {
         let Ok(chunk) = chunk else {
@@ -151,8 +170,8 @@ async fn feed_stdin(mut payload: Payload, mut stdin: tokio::process::ChildStdin)
             return;
         };
         total += chunk.len() as u64;
-        if total > MAX_REQUEST_BODY {
-            log::warn!("git request body exceeds {MAX_REQUEST_BODY} bytes; cut off");
+        if total > limit {
+            log::warn!("git request body exceeds {limit} bytes; cut off");
             return;
         }
         if stdin.write_all(&chunk).await.is_err() {

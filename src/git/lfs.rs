@@ -1,10 +1,12 @@
-//! The Git LFS batch API (download operation) and object downloads.
+//! The Git LFS batch API (download and upload operations).
 //!
-//! Spec: git-lfs `docs/api/batch.md`. wvs-auth serves objects from the git-lfs standalone
+//! Spec: git-lfs `docs/api/batch.md`. wvs-auth keeps objects in the git-lfs standalone
 //! layout inside the bare repository ([`super::repo::Repositories::lfs_object`]) with the
-//! `basic` transfer adapter: each found object gets a download action pointing back at
-//! wvs-auth with a short-lived signed header ([`super::link`]); unknown oids get a per-object
-//! 404 in an otherwise successful answer, as the spec asks.
+//! `basic` transfer adapter: each found object of a download gets a download action pointing
+//! back at wvs-auth with a short-lived signed header ([`super::link`]); unknown oids get a
+//! per-object 404 in an otherwise successful answer, as the spec asks. An upload gets an
+//! upload action (a PUT to the same object URL, [`super::upload`]) for each object the
+//! server lacks, and no action for one it already has, which tells git-lfs to skip it.
 
 use serde::{Deserialize, Serialize};
 
@@ -53,7 +55,10 @@ pub struct ResponseObject {
 
 #[derive(Debug, Serialize)]
 pub struct Actions {
-    pub download: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub download: Option<Action>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upload: Option<Action>,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,16 +123,24 @@ pub fn parse_batch(body: &[u8]) -> Result<(Operation, Vec<RequestObject>), Batch
 
 /// What the store says about one requested object.
 pub enum Lookup {
-    /// Present, with its real size and a signed download header value.
+    /// Download: present, with its real size and a signed download header value.
     Found {
         size: i64,
         href: String,
         auth: String,
     },
+    /// Download: not there.
     Missing,
+    /// Upload: already stored with this size, nothing to send.
+    Present,
+    /// Upload: send it to `href` with this signed header value.
+    Upload { href: String, auth: String },
+    /// Upload: larger than [`super::upload::MAX_OBJECT_BYTES`].
+    TooLarge,
 }
 
-/// The per-object answer: a download action, or the spec's per-object error.
+/// The per-object answer: an action, none (upload of a present object), or the spec's
+/// per-object error.
 pub fn answer_object(requested: RequestObject, lookup: Option<Lookup>) -> ResponseObject {
     let error = |code, message: &str| ResponseObject {
         oid: requested.oid.clone(),
@@ -143,19 +156,48 @@ pub fn answer_object(requested: RequestObject, lookup: Option<Lookup>) -> Respon
         // The oid is not a sha256 hex string, or the size is negative.
         None => error(422, "invalid object id or size"),
         Some(Lookup::Missing) => error(404, "object does not exist"),
+        Some(Lookup::TooLarge) => error(
+            422,
+            &format!(
+                "objects are limited to {} bytes",
+                super::upload::MAX_OBJECT_BYTES
+            ),
+        ),
         Some(Lookup::Found { size, href, auth }) => ResponseObject {
             oid: requested.oid.clone(),
             size,
             authenticated: Some(true),
             actions: Some(Actions {
-                download: Action {
-                    href,
-                    header: [("Authorization".to_string(), auth)].into(),
-                    expires_in: super::link::LINK_TTL_SECS,
-                },
+                download: Some(action(href, auth)),
+                upload: None,
             }),
             error: None,
         },
+        Some(Lookup::Present) => ResponseObject {
+            oid: requested.oid.clone(),
+            size: requested.size,
+            authenticated: Some(true),
+            actions: None,
+            error: None,
+        },
+        Some(Lookup::Upload { href, auth }) => ResponseObject {
+            oid: requested.oid.clone(),
+            size: requested.size,
+            authenticated: Some(true),
+            actions: Some(Actions {
+                download: None,
+                upload: Some(action(href, auth)),
+            }),
+            error: None,
+        },
+    }
+}
+
+fn action(href: String, auth: String) -> Action {
+    Action {
+        href,
+        header: [("Authorization".to_string(), auth)].into(),
+        expires_in: super::link::LINK_TTL_SECS,
     }
 }
 
@@ -242,6 +284,22 @@ mod tests {
             "RemoteAuth t"
         );
         assert!(v.get("error").is_none());
+        assert!(v["actions"].get("upload").is_none());
+
+        let upload = serde_json::to_value(answer_object(
+            req(OID, 12),
+            Some(Lookup::Upload {
+                href: "http://h/x".into(),
+                auth: "RemoteAuth u".into(),
+            }),
+        ))
+        .expect("json");
+        assert_eq!(upload["actions"]["upload"]["href"], "http://h/x");
+        assert!(upload["actions"].get("download").is_none());
+        let present =
+            serde_json::to_value(answer_object(req(OID, 12), Some(Lookup::Present))).expect("json");
+        assert!(present.get("actions").is_none() && present.get("error").is_none());
+        assert_eq!(present["size"], 12);
 
         let missing =
             serde_json::to_value(answer_object(req(OID, 12), Some(Lookup::Missing))).expect("json");

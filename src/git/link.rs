@@ -1,72 +1,117 @@
-//! Short-lived LFS download links.
+//! Short-lived LFS transfer links (downloads and uploads).
 //!
 //! The batch answer hands git-lfs, per object, an `Authorization: RemoteAuth <jwt>` header
 //! for the object URL. The JWT is signed with the active key (the one that signs registry
 //! tokens, already shared by every instance through the keys directory, so no new secret to
-//! distribute) and bound to the repository, the oid and the deploy token's id. It is not a
-//! capability on its own: the download re-reads the token and re-decides access, so
-//! revocation and expiry stop downloads on the very next request, as SPEC §1 requires.
+//! distribute) and bound to the action, the repository, the oid (and for uploads the size)
+//! and whoever asked: a deploy token's id, or a user's id and the PAT they used. It is not a
+//! capability on its own: the transfer re-reads that credential and re-decides access, so
+//! revocation, expiry and a lost membership stop transfers on the very next request, as
+//! SPEC §1 requires.
 //!
 //! The scheme is `RemoteAuth`, not `Bearer`, so the header can never be confused with (or
-//! replayed as) a registry token, whose audience is a registry service.
+//! replayed as) a registry token, whose audience is a registry service. Downloads and
+//! uploads have different audiences, so a download link never uploads.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::route::Oid;
 use crate::domain::path::NamespacePath;
+use crate::domain::principal::Principal;
+use crate::domain::user::UserCredential;
 use crate::keys::{JwtSigner, KeyError};
 
-/// `aud` of link tokens: no registry service can be named like this (it has a space).
-const AUDIENCE: &str = "wvs-auth lfs-download";
-/// Lifetime of a link, as GitLab's LFS links: long enough for a slow batch of downloads.
+/// Lifetime of a link, as GitLab's LFS links: long enough for a slow batch of transfers.
 pub const LINK_TTL_SECS: i64 = 300;
 pub const SCHEME: &str = "RemoteAuth";
+
+/// What a link lets its bearer do with the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkAction {
+    Download,
+    Upload,
+}
+
+impl LinkAction {
+    /// `aud` of link tokens: no registry service can be named like this (it has a space).
+    fn audience(self) -> &'static str {
+        match self {
+            LinkAction::Download => "wvs-auth lfs-download",
+            LinkAction::Upload => "wvs-auth lfs-upload",
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkClaims {
     pub aud: String,
     /// Who asked (for logs); `""` for anonymous.
     pub sub: String,
-    /// The deploy token that asked; `None` for anonymous (public project).
+    /// The deploy token that asked.
     pub tok: Option<i64>,
+    /// The user that asked.
+    #[serde(default)]
+    pub usr: Option<i64>,
+    /// The personal access token the user asked with; `None` after a password sign-in.
+    #[serde(default)]
+    pub pat: Option<i64>,
     pub repo: String,
     pub oid: String,
+    /// Uploads: the size announced in the batch request, which the body must have.
+    #[serde(default)]
+    pub size: Option<i64>,
     pub iat: i64,
     pub exp: i64,
 }
 
-/// Signs a link for `oid` in `repo`.
-pub fn issue(
-    signer: &JwtSigner,
-    subject: &str,
-    token_id: Option<i64>,
-    repo: &NamespacePath,
-    oid: &Oid,
-    now: DateTime<Utc>,
-) -> Result<String, KeyError> {
+/// One link to sign.
+pub struct Link<'a> {
+    pub action: LinkAction,
+    pub principal: &'a Principal,
+    pub repo: &'a NamespacePath,
+    pub oid: &'a Oid,
+    /// Bound into upload links; `None` for downloads.
+    pub size: Option<i64>,
+}
+
+/// Signs `link`.
+pub fn issue(signer: &JwtSigner, link: &Link<'_>, now: DateTime<Utc>) -> Result<String, KeyError> {
+    let (tok, usr, pat) = match link.principal {
+        Principal::Anonymous => (None, None, None),
+        Principal::DeployToken(t) => (Some(t.id), None, None),
+        Principal::User(u) => match &u.credential {
+            UserCredential::PersonalAccessToken { id, .. } => (None, Some(u.user.id), Some(*id)),
+            UserCredential::Password | UserCredential::Session => (None, Some(u.user.id), None),
+        },
+    };
     signer.sign(&LinkClaims {
-        aud: AUDIENCE.into(),
-        sub: subject.into(),
-        tok: token_id,
-        repo: repo.to_string(),
-        oid: oid.as_str().into(),
+        aud: link.action.audience().into(),
+        sub: link.principal.subject(),
+        tok,
+        usr,
+        pat,
+        repo: link.repo.to_string(),
+        oid: link.oid.as_str().into(),
+        size: link.size,
         iat: now.timestamp(),
         exp: now.timestamp() + LINK_TTL_SECS,
     })
 }
 
-/// The claims of a valid, unexpired link for exactly `repo` and `oid`; `None` otherwise.
+/// The claims of a valid, unexpired `action` link for exactly `repo` and `oid`; `None`
+/// otherwise.
 pub fn verify(
     signer: &JwtSigner,
     token: &str,
+    action: LinkAction,
     repo: &NamespacePath,
     oid: &Oid,
     now: DateTime<Utc>,
 ) -> Option<LinkClaims> {
     let payload = signer.verify(token)?;
     let claims: LinkClaims = serde_json::from_slice(&payload).ok()?;
-    let valid = claims.aud == AUDIENCE
+    let valid = claims.aud == action.audience()
         && claims.repo == repo.as_str()
         && claims.oid == oid.as_str()
         && now.timestamp() < claims.exp;
@@ -93,19 +138,43 @@ mod tests {
         let oid = Oid::parse(&"a".repeat(64)).expect("oid");
         let other_oid = Oid::parse(&"b".repeat(64)).expect("oid");
         let now = Utc::now();
-        let link = issue(&signer, "u", Some(7), &repo, &oid, now).expect("sign");
+        let anonymous = Principal::Anonymous;
+        let download = Link {
+            action: LinkAction::Download,
+            principal: &anonymous,
+            repo: &repo,
+            oid: &oid,
+            size: None,
+        };
+        let link = issue(&signer, &download, now).expect("sign");
 
-        let claims = verify(&signer, &link, &repo, &oid, now).expect("valid");
-        assert_eq!(claims.tok, Some(7));
-        assert!(verify(&signer, &link, &other_repo, &oid, now).is_none());
-        assert!(verify(&signer, &link, &repo, &other_oid, now).is_none());
+        let get = LinkAction::Download;
+        let claims = verify(&signer, &link, get, &repo, &oid, now).expect("valid");
+        assert_eq!((claims.tok, claims.usr, claims.pat), (None, None, None));
+        assert!(verify(&signer, &link, get, &other_repo, &oid, now).is_none());
+        assert!(verify(&signer, &link, get, &repo, &other_oid, now).is_none());
         let later = now + chrono::Duration::seconds(LINK_TTL_SECS);
-        assert!(verify(&signer, &link, &repo, &oid, later).is_none());
+        assert!(verify(&signer, &link, get, &repo, &oid, later).is_none());
+        // A download link does not upload, and an upload link does not download.
+        assert!(verify(&signer, &link, LinkAction::Upload, &repo, &oid, now).is_none());
+        let upload = issue(
+            &signer,
+            &Link {
+                action: LinkAction::Upload,
+                size: Some(12),
+                ..download
+            },
+            now,
+        )
+        .expect("sign");
+        let claims = verify(&signer, &upload, LinkAction::Upload, &repo, &oid, now).expect("ok");
+        assert_eq!(claims.size, Some(12));
+        assert!(verify(&signer, &upload, get, &repo, &oid, now).is_none());
 
         // A registry-style token from the same key is not a link.
         let registry = signer
             .sign(&serde_json::json!({ "aud": "container_registry", "exp": i64::MAX }))
             .expect("sign");
-        assert!(verify(&signer, &registry, &repo, &oid, now).is_none());
+        assert!(verify(&signer, &registry, get, &repo, &oid, now).is_none());
     }
 }

@@ -80,6 +80,20 @@ impl Repositories {
         ]
     }
 
+    /// Command-scope config entries to add after [`Self::env`]'s: the new
+    /// `GIT_CONFIG_COUNT` and the `GIT_CONFIG_KEY_n`/`GIT_CONFIG_VALUE_n` pairs. Command scope
+    /// outranks the repository's config, which is how one authorised request is let through
+    /// what the repository refuses by default.
+    pub fn config_env(&self, extra: &[(&str, &str)]) -> (String, Vec<(String, String)>) {
+        const BASE: usize = 1; // safe.directory, in `env`
+        let mut pairs = Vec::with_capacity(extra.len() * 2);
+        for (i, (key, value)) in extra.iter().enumerate() {
+            pairs.push((format!("GIT_CONFIG_KEY_{}", BASE + i), key.to_string()));
+            pairs.push((format!("GIT_CONFIG_VALUE_{}", BASE + i), value.to_string()));
+        }
+        ((BASE + extra.len()).to_string(), pairs)
+    }
+
     pub fn program(&self) -> &OsString {
         &self.git
     }
@@ -126,8 +140,9 @@ impl Repositories {
 
     /// `git init --bare` with `main` as the initial branch (what GitLab and current git
     /// propose), whatever the system's `init.defaultBranch`, and pushes over HTTP disabled in
-    /// the repository itself: wvs-auth never routes `git-receive-pack` to the backend, and
-    /// the repository says so too, should it ever be served some other way.
+    /// the repository itself: wvs-auth turns receive-pack on per request, only after it
+    /// authorised a push ([`Self::config_env`]), so a repository served any other way (or a
+    /// request that skipped the decision) still refuses pushes.
     fn init_at(&self, dir: &Path) -> Result<(), RepoError> {
         self.run(
             self.git()

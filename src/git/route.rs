@@ -37,7 +37,7 @@ pub enum Endpoint {
     ReceivePack,
     /// `POST info/lfs/objects/batch`
     LfsBatch,
-    /// `GET info/lfs/objects/<oid>`
+    /// `GET` (download) or `PUT` (upload) `info/lfs/objects/<oid>`
     LfsObject(Oid),
 }
 
@@ -58,7 +58,12 @@ impl Endpoint {
         matches!(self, Endpoint::LfsBatch | Endpoint::LfsObject(_))
     }
 
-    /// The HTTP method the endpoint answers.
+    /// Does the endpoint answer `method`? Only LFS objects answer two (download, upload).
+    pub fn accepts(&self, method: &str) -> bool {
+        method == self.method() || (matches!(self, Endpoint::LfsObject(_)) && method == "PUT")
+    }
+
+    /// The HTTP method the endpoint answers (for LFS objects, the download's).
     pub fn method(&self) -> &'static str {
         match self {
             Endpoint::InfoRefs | Endpoint::LfsObject(_) => "GET",

@@ -21,14 +21,16 @@ use super::basic::parse_basic;
 use super::error::ApiError;
 use super::limits::MAX_BODY_BYTES;
 use super::AppState;
+use crate::domain::authn::{reload_user, AuthnError};
 use crate::domain::git_access::{git_access, GitAccess, GitOperation};
 use crate::domain::namespace::Project;
 use crate::domain::path::NamespacePath;
 use crate::domain::principal::Principal;
 use crate::git::http_backend::{self, CgiRequest};
 use crate::git::lfs::{self, Lookup, Operation};
+use crate::git::link::{Link, LinkAction, LinkClaims};
 use crate::git::route::{self, Endpoint, GitRoute, Oid};
-use crate::git::{link, GitError, Surface};
+use crate::git::{link, upload, GitError, Surface};
 
 /// Entry point: the default service of the app. The logged latency is the time to the
 /// response headers; a streamed pack goes on after it.
@@ -54,7 +56,7 @@ pub async fn dispatch(
         ip: peer.map(|ip| ip.to_string()).unwrap_or_default(),
         user: String::new(),
     };
-    let response = if req.method().as_str() != route.endpoint.method() {
+    let response = if !route.endpoint.accepts(req.method().as_str()) {
         GitError::MethodNotAllowed.render(surface)
     } else {
         match handle(&mut ctx, &route, payload).await {
@@ -108,11 +110,11 @@ async fn handle(
                 }
             };
             let (principal, project) = authorize(ctx, &route.repo, op)?;
-            // Only upload-pack gets this far today (deploy tokens never write); should a
-            // writer ever be allowed, the repository's `http.receivepack false` still stops
-            // receive-pack in the backend until that is made deliberate.
+            // The receive-pack advertisement needs receive-pack enabled too; `op` was
+            // authorised above, so this is a decided push.
             let query = format!("service={service}");
-            backend(ctx, &principal, &project, route, query, None).await
+            let push = op == GitOperation::Write;
+            backend(ctx, &principal, &project, route, query, None, push).await
         }
         Endpoint::UploadPack => {
             let (principal, project) = authorize(ctx, &route.repo, GitOperation::Read)?;
@@ -123,15 +125,29 @@ async fn handle(
                 route,
                 String::new(),
                 Some(payload),
+                false,
             )
             .await
         }
         Endpoint::ReceivePack => {
-            // Refused for every deploy token (401 without credentials, so git asks).
-            authorize(ctx, &route.repo, GitOperation::Write)?;
-            Err(GitError::ReadOnly)
+            // Developers and up (SPEC §2, issue 6); deploy tokens are read-only, anonymous
+            // callers get 401 so git asks for credentials.
+            let (principal, project) = authorize(ctx, &route.repo, GitOperation::Write)?;
+            backend(
+                ctx,
+                &principal,
+                &project,
+                route,
+                String::new(),
+                Some(payload),
+                true,
+            )
+            .await
         }
         Endpoint::LfsBatch => lfs_batch(ctx, route, payload).await,
+        Endpoint::LfsObject(oid) if ctx.req.method() == actix_web::http::Method::PUT => {
+            lfs_upload(ctx, &route.repo, oid, payload).await
+        }
         Endpoint::LfsObject(oid) => lfs_object(ctx, &route.repo, oid).await,
     }
 }
@@ -209,7 +225,7 @@ fn decide(
 }
 
 /// Hands an authorised smart-HTTP request to `git http-backend`, creating the project's
-/// repository first if it predates git support.
+/// repository first if it predates git support. `push` only when a push was authorised.
 async fn backend(
     ctx: &Ctx<'_>,
     principal: &Principal,
@@ -217,6 +233,7 @@ async fn backend(
     route: &GitRoute,
     query: String,
     body: Option<web::Payload>,
+    push: bool,
 ) -> Result<HttpResponse, GitError> {
     let repos = ctx.state.repos.clone();
     let path = project.path.clone();
@@ -252,6 +269,7 @@ async fn backend(
         git_protocol: header("git-protocol").filter(|v| http_backend::valid_git_protocol(v)),
         remote_user: principal.subject(),
         remote_addr: ctx.ip.clone(),
+        allow_push: push,
     };
     http_backend::run(&ctx.state.repos, request, body)
         .await
@@ -288,42 +306,53 @@ async fn lfs_batch(
     // credentials' worth of access anyway.
     let info = ctx.req.connection_info();
     let base = format!("{}://{}", info.scheme(), info.host());
-    let token_id = match &principal {
-        Principal::DeployToken(t) => Some(t.id),
-        Principal::Anonymous | Principal::User(_) => None,
-    };
     let now = Utc::now();
     let keys = ctx.state.issuer.keys.current();
+    let sign = |action, oid: &Oid, size| {
+        let jwt = link::issue(
+            &keys.signer,
+            &Link {
+                action,
+                principal: &principal,
+                repo: &project.path,
+                oid,
+                size,
+            },
+            now,
+        )
+        .map_err(|e| {
+            log::error!("signing an LFS link failed: {e}");
+            GitError::Unavailable
+        })?;
+        let href = format!(
+            "{base}/{}.git/info/lfs/objects/{}",
+            project.path,
+            oid.as_str()
+        );
+        Ok::<_, GitError>((href, format!("{} {jwt}", link::SCHEME)))
+    };
     let mut answers = Vec::with_capacity(objects.len());
     for requested in objects {
         let lookup = match lfs::requested_oid(&requested) {
             None => None,
-            Some(oid) => Some(match object_size(ctx.state, &project.path, &oid) {
-                None => Lookup::Missing,
-                Some(size) => {
-                    let jwt = link::issue(
-                        &keys.signer,
-                        &principal.subject(),
-                        token_id,
-                        &project.path,
-                        &oid,
-                        now,
-                    )
-                    .map_err(|e| {
-                        log::error!("signing an LFS link failed: {e}");
-                        GitError::Unavailable
-                    })?;
-                    Lookup::Found {
-                        size,
-                        href: format!(
-                            "{base}/{}.git/info/lfs/objects/{}",
-                            project.path,
-                            oid.as_str()
-                        ),
-                        auth: format!("{} {jwt}", link::SCHEME),
+            Some(oid) => {
+                let stored = object_size(ctx.state, &project.path, &oid);
+                Some(match (op, stored) {
+                    (GitOperation::Read, None) => Lookup::Missing,
+                    (GitOperation::Read, Some(size)) => {
+                        let (href, auth) = sign(LinkAction::Download, &oid, None)?;
+                        Lookup::Found { size, href, auth }
                     }
-                }
-            }),
+                    (GitOperation::Write, Some(size)) if size == requested.size => Lookup::Present,
+                    (GitOperation::Write, _) if requested.size > upload::MAX_OBJECT_BYTES => {
+                        Lookup::TooLarge
+                    }
+                    (GitOperation::Write, _) => {
+                        let (href, auth) = sign(LinkAction::Upload, &oid, Some(requested.size))?;
+                        Lookup::Upload { href, auth }
+                    }
+                })
+            }
         };
         answers.push(lfs::answer_object(requested, lookup));
     }
@@ -354,17 +383,9 @@ async fn lfs_object(
     repo: &NamespacePath,
     oid: &Oid,
 ) -> Result<HttpResponse, GitError> {
-    let link_token = ctx
-        .req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix(link::SCHEME))
-        .and_then(|v| v.strip_prefix(' '))
-        .map(str::to_string);
-    let project = match link_token {
+    let project = match link_token(ctx.req) {
         Some(jwt) => {
-            let principal = link_principal(ctx, &jwt, repo, oid)?;
+            let (principal, _) = link_principal(ctx, &jwt, LinkAction::Download, repo, oid)?;
             decide(ctx.state, &principal, repo, GitOperation::Read)?
         }
         None => authorize(ctx, repo, GitOperation::Read)?.1,
@@ -401,32 +422,133 @@ async fn lfs_object(
         .streaming(stream))
 }
 
-/// The principal an LFS link speaks for, re-read from the store: a token revoked or expired
-/// since the batch request no longer downloads anything.
+/// `PUT /<repo>.git/info/lfs/objects/<oid>`: with the batch answer's signed upload link
+/// (which fixes the size), or with Basic credentials and a `Content-Length`. Developers and
+/// up only, like a push; the body must hash to the oid ([`upload::store`]).
+async fn lfs_upload(
+    ctx: &mut Ctx<'_>,
+    repo: &NamespacePath,
+    oid: &Oid,
+    payload: web::Payload,
+) -> Result<HttpResponse, GitError> {
+    let content_length = ctx
+        .req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (project, size) = match link_token(ctx.req) {
+        Some(jwt) => {
+            let (principal, claims) = link_principal(ctx, &jwt, LinkAction::Upload, repo, oid)?;
+            let project = decide(ctx.state, &principal, repo, GitOperation::Write)?;
+            let size = claims
+                .size
+                .and_then(|s| u64::try_from(s).ok())
+                .ok_or(GitError::Unauthorized)?;
+            (project, size)
+        }
+        None => {
+            let project = authorize(ctx, repo, GitOperation::Write)?.1;
+            let size = content_length
+                .ok_or_else(|| GitError::BadRequest("an upload needs a Content-Length".into()))?;
+            (project, size)
+        }
+    };
+    if content_length.is_some_and(|len| len != size) {
+        return Err(GitError::BadRequest(format!(
+            "Content-Length differs from the announced size {size}"
+        )));
+    }
+    if size > upload::MAX_OBJECT_BYTES as u64 {
+        return Err(GitError::BadRequest(format!(
+            "objects are limited to {} bytes",
+            upload::MAX_OBJECT_BYTES
+        )));
+    }
+    let repos = ctx.state.repos.clone();
+    let path = project.path.clone();
+    web::block(move || repos.ensure(&path))
+        .await
+        .map_err(|e| {
+            log::error!("repository creation task failed: {e}");
+            GitError::Unavailable
+        })?
+        .map_err(|e| {
+            log::error!("cannot create repository of {}: {e}", project.path);
+            GitError::Unavailable
+        })?;
+    upload::store(&ctx.state.repos, &project.path, oid, size, payload)
+        .await
+        .map_err(|e| {
+            if e.is_client_error() {
+                GitError::BadRequest(e.to_string())
+            } else {
+                log::error!("LFS upload to {}: {e}", project.path);
+                GitError::Unavailable
+            }
+        })?;
+    log::info!(
+        "stored LFS object {} ({size} bytes) in {}",
+        oid.as_str(),
+        project.path
+    );
+    Ok(HttpResponse::Ok().finish())
+}
+
+/// The `RemoteAuth` link token of a transfer request, if it carries one.
+fn link_token(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix(link::SCHEME))
+        .and_then(|v| v.strip_prefix(' '))
+        .map(str::to_string)
+}
+
+/// The principal an LFS link speaks for, re-read from the store: a deploy token or PAT
+/// revoked or expired since the batch request, or a user who lost the membership, no
+/// longer transfers anything.
 fn link_principal(
     ctx: &mut Ctx<'_>,
     jwt: &str,
+    action: LinkAction,
     repo: &NamespacePath,
     oid: &Oid,
-) -> Result<Principal, GitError> {
+) -> Result<(Principal, LinkClaims), GitError> {
     let now = Utc::now();
-    let claims = link::verify(&ctx.state.issuer.keys.current().signer, jwt, repo, oid, now)
-        .ok_or(GitError::Unauthorized)?;
+    let signer = &ctx.state.issuer.keys.current().signer;
+    let claims = link::verify(signer, jwt, action, repo, oid, now).ok_or(GitError::Unauthorized)?;
     ctx.user = claims.sub.clone();
-    let Some(id) = claims.tok else {
-        return Ok(Principal::Anonymous);
+    let unavailable = |e| {
+        log::error!("credential lookup failed: {e}");
+        GitError::Unavailable
     };
-    let token = ctx
-        .state
-        .tokens
-        .find_by_id(id)
-        .map_err(|e| {
-            log::error!("token lookup failed: {e}");
-            GitError::Unavailable
-        })?
-        .filter(|t| t.is_active(now))
-        .ok_or(GitError::Unauthorized)?;
-    Ok(Principal::DeployToken(Box::new(token)))
+    let principal = match (claims.tok, claims.usr) {
+        (Some(id), _) => {
+            let token = ctx
+                .state
+                .tokens
+                .find_by_id(id)
+                .map_err(unavailable)?
+                .filter(|t| t.is_active(now))
+                .ok_or(GitError::Unauthorized)?;
+            Principal::DeployToken(Box::new(token))
+        }
+        (None, Some(user)) => {
+            let user = reload_user(ctx.state.users.as_ref(), user, claims.pat, now).map_err(
+                |e| match e {
+                    AuthnError::Store(e) => unavailable(e),
+                    e => {
+                        log::info!("LFS link refused: {e}");
+                        GitError::Unauthorized
+                    }
+                },
+            )?;
+            Principal::User(Box::new(user))
+        }
+        (None, None) => Principal::Anonymous,
+    };
+    Ok((principal, claims))
 }
 
 /// A batch request body, at most [`MAX_BODY_BYTES`] (a 100-object batch is about 10 KiB).

@@ -215,7 +215,9 @@ fn decide(
         ServiceKind::Registry => {
             trace.granted =
                 grant(state.directory.as_ref(), &principal, &trace.asked).map_err(|e| match e {
-                    GrantError::NoRegistryScope => ApiError::Denied(e.to_string()),
+                    GrantError::DeployTokenScope | GrantError::PatScope => {
+                        ApiError::Denied(e.to_string())
+                    }
                     GrantError::Store(e) => {
                         log::error!("project lookup failed: {e}");
                         ApiError::Unavailable

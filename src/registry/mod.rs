@@ -13,8 +13,11 @@ pub use token::{Access, Bearer, TokenIssuer};
 /// Why a principal gets nothing from the registry at all (403, not a 200 with empty access).
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
+    /// The message names the credential, so a user learns which token to fix.
     #[error("deploy token lacks read_registry/write_registry")]
-    NoRegistryScope,
+    DeployTokenScope,
+    #[error("personal access token lacks read_registry/write_registry")]
+    PatScope,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -26,7 +29,10 @@ pub fn grant(
     requested: &[ResourceScope],
 ) -> Result<Vec<Access>, GrantError> {
     if !may_use_registry(principal) {
-        return Err(GrantError::NoRegistryScope);
+        return Err(match principal {
+            Principal::User(_) => GrantError::PatScope,
+            Principal::Anonymous | Principal::DeployToken(_) => GrantError::DeployTokenScope,
+        });
     }
     let mut granted = Vec::with_capacity(requested.len());
     for scope in requested {

@@ -5,6 +5,7 @@
 pub mod git;
 pub mod http;
 pub mod tools;
+pub mod users;
 pub mod web;
 pub mod webdriver;
 
