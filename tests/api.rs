@@ -429,6 +429,7 @@ fn ids_are_numeric_or_url_encoded_paths() {
         .api
         .send("PUT", &format!("{}/deploy_tokens", project_base()), who);
     expect(&a, 405, "PUT on the list");
+    assert_eq!(a.header("allow"), Some("GET, POST"), "{a:?}");
     let a = world.api.send("POST", "/deploy_tokens", who);
     expect(&a, 405, "POST on the admin list");
 }

@@ -36,8 +36,9 @@ pub enum GitlabError {
     /// An `/api/v4` path with no route: GitLab's `{"error":"404 Not Found"}`.
     #[error("404 Not Found")]
     RouteNotFound,
+    /// With the methods the route does take, for the `Allow` header (RFC 9110).
     #[error("405 Method Not Allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed(&'static str),
     /// Too many failed authentications from this client (SPEC §7): retry after seconds.
     #[error("429 Too Many Requests")]
     Throttled(u64),
@@ -101,7 +102,7 @@ impl ResponseError for GitlabError {
             GitlabError::NotFound(_) | GitlabError::RouteNotFound => StatusCode::NOT_FOUND,
             GitlabError::Invalid(_) | GitlabError::BadRequest(_) => StatusCode::BAD_REQUEST,
             GitlabError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            GitlabError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            GitlabError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GitlabError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
             GitlabError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
@@ -129,7 +130,7 @@ impl ResponseError for GitlabError {
             }
             GitlabError::BadRequest(message) => json!({ "error": message }),
             GitlabError::TooLarge => json!({ "error": "413 Request Entity Too Large" }),
-            GitlabError::MethodNotAllowed => json!({ "error": "405 Not Allowed" }),
+            GitlabError::MethodNotAllowed(_) => json!({ "error": "405 Not Allowed" }),
             GitlabError::RouteNotFound => json!({ "error": "404 Not Found" }),
             other => json!({ "message": other.to_string() }),
         };
@@ -138,6 +139,9 @@ impl ResponseError for GitlabError {
             // What GitLab answers an API request without valid credentials.
             GitlabError::Unauthorized => {
                 res.insert_header((header::WWW_AUTHENTICATE, r#"Bearer realm="wvs-auth""#));
+            }
+            GitlabError::MethodNotAllowed(allowed) => {
+                res.insert_header((header::ALLOW, *allowed));
             }
             GitlabError::Throttled(secs) => {
                 res.insert_header((header::RETRY_AFTER, secs.to_string()));

@@ -31,23 +31,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/deploy_tokens")
                     .route(web::get().to(deploy_tokens::list_all))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/audit_events")
                     .route(web::get().to(audit::list))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 web::resource("/openapi.yaml")
                     .route(web::get().to(openapi))
-                    .default_service(web::to(method_not_allowed)),
+                    .default_service(not_allowed("GET")),
             )
             .service(
                 namespace_scope("/projects/{id}", Kind::Project).service(
                     web::resource("/ci/deploy_variables")
                         .route(web::get().to(ci::deploy_variables))
-                        .default_service(web::to(method_not_allowed)),
+                        .default_service(not_allowed("GET")),
                 ),
             )
             .service(namespace_scope("/groups/{id}", Kind::Group))
@@ -63,13 +63,13 @@ fn namespace_scope(path: &str, kind: Kind) -> actix_web::Scope {
             web::resource("/deploy_tokens")
                 .route(web::get().to(deploy_tokens::list))
                 .route(web::post().to(deploy_tokens::create))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(not_allowed("GET, POST")),
         )
         .service(
             web::resource("/deploy_tokens/{token_id}")
                 .route(web::get().to(deploy_tokens::show))
                 .route(web::delete().to(deploy_tokens::revoke))
-                .default_service(web::to(method_not_allowed)),
+                .default_service(not_allowed("GET, DELETE")),
         )
         .default_service(web::to(route_not_found))
 }
@@ -80,8 +80,9 @@ async fn openapi() -> HttpResponse {
         .body(OPENAPI)
 }
 
-async fn method_not_allowed() -> Result<HttpResponse, GitlabError> {
-    Err(GitlabError::MethodNotAllowed)
+/// A route's answer to any other method: 405 naming the ones it takes.
+fn not_allowed(allowed: &'static str) -> actix_web::Route {
+    web::to(move || async move { Err::<HttpResponse, _>(GitlabError::MethodNotAllowed(allowed)) })
 }
 
 /// GitLab's answer for an API path it does not know.
