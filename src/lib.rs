@@ -1,6 +1,7 @@
 //! wvs-auth: deploy tokens for container registries, git and package realms.
 //! See ARCHITECTURE.md for the map.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod db;

@@ -206,6 +206,54 @@ fn docker_login_refused_for_wrong_revoked_and_expired_tokens() {
     );
 }
 
+/// SPEC §6 / issue 6: a token made through the management API by a maintainer's personal
+/// access token logs docker in and pushes; revoked through the API, the next login fails.
+#[test]
+fn docker_login_with_a_token_created_through_the_api() {
+    use common::api::{encoded, expect, pat, user, Api, Auth};
+    let fx = Fixture::new();
+    user(
+        &fx.env,
+        "maint",
+        false,
+        &[("--group", "acme", "maintainer")],
+    );
+    let secret = pat(&fx.env, "maint", "api", &[]).secret;
+    let api = Api::new(&fx.auth);
+    let base = format!("/projects/{}/deploy_tokens", encoded("acme/app"));
+    let created = expect(
+        &api.post_json(
+            &base,
+            Auth::PrivateToken(&secret),
+            &serde_json::json!({ "name": "docker", "scopes": "read_registry,write_registry" }),
+        ),
+        201,
+        "create through the API",
+    );
+    let token = Token {
+        id: created["id"].as_i64().expect("id"),
+        username: created["username"].as_str().expect("username").to_string(),
+        secret: created["token"].as_str().expect("token").to_string(),
+    };
+
+    let docker = fx.docker();
+    docker.login_ok(&token);
+    let reference = fx.registry.image("acme/app", "api");
+    docker.build(&reference);
+    assert_ok(
+        &docker.push(&reference),
+        "docker push with the API-made token",
+    );
+
+    expect(
+        &api.delete(&format!("{base}/{}", token.id), Auth::PrivateToken(&secret)),
+        204,
+        "revoke through the API",
+    );
+    docker.logout();
+    assert_bad_credentials(&docker.login(&token), "docker login after API revocation");
+}
+
 // ---------------------------------------------------------------------------------------
 // Tests: skopeo
 

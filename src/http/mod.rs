@@ -6,7 +6,7 @@ pub mod client;
 pub mod error;
 mod git;
 mod jwt_auth;
-mod limits;
+pub(crate) mod limits;
 pub(crate) mod login;
 pub mod throttle;
 
@@ -85,6 +85,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(method_not_allowed)),
     )
     .route("/-/health", web::get().to(health))
+    // The management API; `api` is a reserved top-level name, so no git URL lives there.
+    .configure(crate::api::configure)
     .route("/-/jwks", web::get().to(jwks))
     // The settings pages under `/-/` (sign-in, deploy tokens per project and group).
     .configure(crate::web::configure)

@@ -2,6 +2,7 @@
 //! `wvs-auth` binary, and servers started on free 127.0.0.1 ports and killed on drop.
 #![allow(dead_code)]
 
+pub mod api;
 pub mod git;
 pub mod http;
 pub mod tools;
