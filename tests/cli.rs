@@ -1165,3 +1165,15 @@ fn serve_with_bad_settings_fails_before_creating_anything() {
         env.keys_dir().display()
     );
 }
+
+/// Key ids are base64url thumbprints and one in 32 starts with `-`: clap must take it as the
+/// KID, not as a flag (a test once failed when `keys retire -Dn5…` was read as an option).
+#[test]
+fn key_ids_starting_with_a_hyphen_are_kids_not_flags() {
+    let env = Env::new();
+    env.cli_ok(&["keys", "init"]);
+    for cmd in ["activate", "retire"] {
+        let err = refused_one_line(&env, &["keys", cmd, "-Dn5abc"]);
+        assert!(err.contains("no key with kid -Dn5abc"), "{cmd}: {err}");
+    }
+}

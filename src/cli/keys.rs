@@ -26,9 +26,16 @@ pub enum KeysCommand {
         alg: SigningAlg,
     },
     /// Make a published key the signer (running servers switch within a second)
-    Activate { kid: String },
+    Activate {
+        /// RFC 7638 thumbprints are base64url and may start with `-`.
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// Withdraw a key from the bundle and JWKS
-    Retire { kid: String },
+    Retire {
+        #[arg(allow_hyphen_values = true)]
+        kid: String,
+    },
     /// List keys and their states
     List {
         #[arg(long)]
