@@ -6,6 +6,8 @@
 --   WVS_BENCH_SECRET   its secret, wvsdt-...                            (required)
 --   WVS_BENCH_SERVICE  service= value          [container_registry]
 --   WVS_BENCH_SCOPE    scope= value            [repository:bench/app:pull,push]
+--   WVS_BENCH_PATH     endpoint path           [/jwt/auth] (/token/ for distribution's
+--                      contrib/token-server in bench/peer_bench.sh)
 --
 -- Every response that is not a 200 carrying an access_token is counted; done() prints
 --   wrk-check: responses=N non200=N bad_body=N statuses=CODE:N,... errors=connect:N,...
@@ -16,6 +18,7 @@ local user = os.getenv("WVS_BENCH_USER")
 local secret = os.getenv("WVS_BENCH_SECRET")
 local service = os.getenv("WVS_BENCH_SERVICE") or "container_registry"
 local scope = os.getenv("WVS_BENCH_SCOPE") or "repository:bench/app:pull,push"
+local path = os.getenv("WVS_BENCH_PATH") or "/jwt/auth"
 if user == nil or user == "" or secret == nil or secret == "" then
   error("token.lua: WVS_BENCH_USER and WVS_BENCH_SECRET must be set")
 end
@@ -49,7 +52,7 @@ local function query_escape(s)
 end
 
 wrk.method = "GET"
-wrk.path = "/jwt/auth?service=" .. query_escape(service)
+wrk.path = path .. "?service=" .. query_escape(service)
   .. "&scope=" .. query_escape(scope)
   .. "&account=" .. query_escape(user)
 wrk.headers["Authorization"] = "Basic " .. base64(user .. ":" .. secret)
