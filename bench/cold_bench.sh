@@ -56,7 +56,8 @@ HZ=$(getconf CLK_TCK)
 declare -A RPS P99 SRV_US SRV_SYS_PCT AB_US
 # burst LABEL AB-ARGS...: one ab run of N requests; per-request server and ab CPU.
 burst() {
-  local label=$1 out=$WORK/ab-$label.out before after u0 s0 u1 s1 ab_cpu
+  local label=$1 out before after u0 s0 u1 s1 ab_cpu
+  out=$WORK/ab-$label.out
   shift
   read -r u0 s0 <<<"$(server_cpu)"
   /usr/bin/time -f '%U %S' -o "$WORK/time-$label" ab -q -n "$N" -c "$CONCURRENCY" "$@" >"$out" 2>&1 ||

@@ -53,6 +53,8 @@ make_db() {
   mkdir -p "$dir"
   started=$(now)
   "$BIN" --data-dir "$dir/data" --keys-dir "$dir/keys" keys init >/dev/null || die "keys init failed"
+  # Any command that opens the database creates and migrates it.
+  "$BIN" --data-dir "$dir/data" --keys-dir "$dir/keys" group create bench >/dev/null || die "group create failed"
   python3 "$REPO/bench/seed_db.py" "$dir/data/wvs.db" --groups-top "$top" --fanout "$FANOUT" \
     --projects-per-leaf "$PROJECTS_PER_LEAF" --tokens "$tokens" --probe-out "$dir/probe" >&2 ||
     die "seed_db.py failed"

@@ -31,6 +31,9 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 INFO_RUN=${INFO_RUN:-1}
+# bodies: token.lua checks every answer for an access_token; status: wrk only counts
+# non-2xx/3xx answers (lighter on the shared cores). See bench/README.md.
+WRK_CHECK=${WRK_CHECK:-bodies}
 INFO_DURATION=${INFO_DURATION:-$DURATION}
 SEED_TOKENS=${SEED_TOKENS:-10000}
 SEED_JOBS=${SEED_JOBS:-2}
@@ -131,11 +134,16 @@ trap 'exit 143' TERM
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $CPUS CPUs (numbers mean little on a busy machine)"
 
 # ---------------------------------------------------------------- build
-log "cargo build --release"
-(cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-[[ $TARGET_DIR == /* ]] || TARGET_DIR=$REPO/$TARGET_DIR
-BIN=$TARGET_DIR/release/wvs-auth
+if [[ -n ${WVS_AUTH_BIN:-} ]]; then
+  # A prebuilt binary (e.g. the previous commit's, for an A/B in one run): no build.
+  BIN=$WVS_AUTH_BIN
+else
+  log "cargo build --release"
+  (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+  TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+  [[ $TARGET_DIR == /* ]] || TARGET_DIR=$REPO/$TARGET_DIR
+  BIN=$TARGET_DIR/release/wvs-auth
+fi
 [[ -x $BIN ]] || die "no binary at $BIN"
 
 wvs() { "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" "$@"; }
@@ -325,7 +333,7 @@ run_load() {
   local srv0 busy0 total0 srv1 busy1 total1
   srv0=$(proc_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
   if ! WVS_BENCH_USER=$LOAD_USER WVS_BENCH_SECRET=$LOAD_SECRET WVS_BENCH_SERVICE=$SERVICE \
-    WVS_BENCH_SCOPE=$SCOPE /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$label" \
+    WVS_BENCH_SCOPE=$SCOPE WVS_BENCH_CHECK=$WRK_CHECK /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$label" \
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
     -s "$LUA" "$url" >"$out" 2>&1; then
     cat "$out" >&2
@@ -392,7 +400,7 @@ ratio() { awk -v r="$1" -v s="$SIGN_PER_S" 'BEGIN { printf "%.2f", r / s }'; }
       d = (b - a) / a * 100; printf "%+.0f%%", d
       if (d > 15 || d < -15) printf "; UNSTABLE baseline: the machine was not quiet, ratios are unreliable" }'))"
   fi
-  echo "load           : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER"
+  echo "load           : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER (answers checked: $WRK_CHECK)"
   for label in warn info; do
     [[ -n ${RPS[$label]:-} ]] || continue
     echo "--- RUST_LOG=$label ($([[ $label == warn ]] && echo "$DURATION" || echo "$INFO_DURATION"))"
