@@ -125,7 +125,7 @@ run() {
   [[ $code == 200 ]] || die "[$name] first request answered $code: $(head -c 300 "$body")"
   payload=$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' "$body" | cut -d. -f2 | tr '_-' '/+')
   while ((${#payload} % 4)); do payload+="="; done
-  base64 -d <<<"$payload" 2>/dev/null | grep -q '"actions":\["pull","push"\]' ||
+  base64 -d <<<"$payload" 2>/dev/null | grep -qE '"actions":\[("pull","push"|"push","pull")\]' ||
     die "[$name] the token does not grant pull,push: $(base64 -d <<<"$payload" 2>/dev/null)"
   out=$WORK/wrk-$name-$round.out
   log "[$name #$round] wrk -t $THREADS -c $CONNECTIONS -d $DURATION"
@@ -149,8 +149,58 @@ run() {
   log "[$name #$round] $rps tokens/s, p99 $p99 us"
 }
 
+# What bounds the peer: Go's own RSA-2048 PKCS#1 v1.5 signatures per second (the Go that
+# built it, standard library only, one goroutine per CPU, 5 s), beside openssl's.
+GO_SIGN=-
+if command -v go >/dev/null; then
+  mkdir -p "$WORK/gosign"
+  cat >"$WORK/gosign/main.go" <<'GO'
+package main
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		panic(err)
+	}
+	sum := sha256.Sum256([]byte("header.claims"))
+	var n int64
+	var stop int32
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := 0; i < runtime.NumCPU(); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for atomic.LoadInt32(&stop) == 0 {
+				if _, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:]); err == nil {
+					atomic.AddInt64(&n, 1)
+				}
+			}
+		}()
+	}
+	time.Sleep(5 * time.Second)
+	atomic.StoreInt32(&stop, 1)
+	wg.Wait()
+	fmt.Printf("%.1f\n", float64(n)/time.Since(start).Seconds())
+}
+GO
+  GO_SIGN=$(cd "$WORK/gosign" && GO111MODULE=off GOPROXY=off GOCACHE=$WORK/gocache go run main.go) || GO_SIGN=-
+fi
+
 SIGN_BEFORE=$(openssl_rsa_sign_per_s "$WORK/openssl-before.out")
-log "openssl rsa2048 sign/s before: $SIGN_BEFORE"
+log "openssl rsa2048 sign/s before: $SIGN_BEFORE; Go crypto/rsa sign/s (wall-clock): $GO_SIGN"
 for round in $(seq 1 "$ROUNDS"); do
   run wvs-auth "$round"
   run peer "$round"
@@ -165,10 +215,10 @@ P=$(median "${RPS_LIST[peer]}")
   echo
   echo "=== wvs-auth vs distribution contrib/token-server ==="
   echo "machine       : $CPUS CPUs, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "openssl sign/s: before $SIGN_BEFORE, after $SIGN_AFTER"
+  echo "openssl sign/s: before $SIGN_BEFORE, after $SIGN_AFTER; Go crypto/rsa sign/s (the peer's signer, wall-clock, $CPUS goroutines): $GO_SIGN"
   echo "load          : wrk -t $THREADS -c $CONNECTIONS -d $DURATION, $ROUNDS rounds alternating, scope $SCOPE, Basic auth on every request"
   echo "wvs-auth      : tokens/s [${RPS_LIST[wvs-auth]}] median $W; p99 us [${P99_LIST[wvs-auth]}]; server CPU us/token [${CPU_LIST[wvs-auth]}]; VmHWM kB [${RSS_LIST[wvs-auth]}]; wrk timeouts [${TIMEOUTS[wvs-auth]}] (RUST_LOG=$WVS_RUST_LOG)"
   echo "peer          : tokens/s [${RPS_LIST[peer]}] median $P; p99 us [${P99_LIST[peer]}]; server CPU us/token [${CPU_LIST[peer]}]; VmHWM kB [${RSS_LIST[peer]}]; wrk timeouts [${TIMEOUTS[peer]}] (htpasswd bcrypt cost $PEER_BCRYPT_COST)"
   echo "ratio         : wvs-auth / peer = $(awk -v a="$W" -v b="$P" 'BEGIN { printf "%.2f", a / b }')"
-  echo "RESULT wvs_rps=$W peer_rps=$P ratio=$(awk -v a="$W" -v b="$P" 'BEGIN { printf "%.2f", a / b }') peer_bcrypt_cost=$PEER_BCRYPT_COST wvs_rust_log=$WVS_RUST_LOG openssl_before=$SIGN_BEFORE openssl_after=$SIGN_AFTER"
+  echo "RESULT wvs_rps=$W peer_rps=$P ratio=$(awk -v a="$W" -v b="$P" 'BEGIN { printf "%.2f", a / b }') peer_bcrypt_cost=$PEER_BCRYPT_COST wvs_rust_log=$WVS_RUST_LOG openssl_before=$SIGN_BEFORE openssl_after=$SIGN_AFTER go_rsa_sign_per_s=$GO_SIGN"
 }
