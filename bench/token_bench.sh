@@ -31,6 +31,9 @@ DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 INFO_RUN=${INFO_RUN:-1}
+# bodies: token.lua checks every answer for an access_token; status: wrk only counts
+# non-2xx/3xx answers (lighter on the shared cores). See bench/README.md.
+WRK_CHECK=${WRK_CHECK:-bodies}
 INFO_DURATION=${INFO_DURATION:-$DURATION}
 SEED_TOKENS=${SEED_TOKENS:-10000}
 SEED_JOBS=${SEED_JOBS:-2}
@@ -131,11 +134,16 @@ trap 'exit 143' TERM
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $CPUS CPUs (numbers mean little on a busy machine)"
 
 # ---------------------------------------------------------------- build
-log "cargo build --release"
-(cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
-TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
-[[ $TARGET_DIR == /* ]] || TARGET_DIR=$REPO/$TARGET_DIR
-BIN=$TARGET_DIR/release/wvs-auth
+if [[ -n ${WVS_AUTH_BIN:-} ]]; then
+  # A prebuilt binary (e.g. the previous commit's, for an A/B in one run): no build.
+  BIN=$WVS_AUTH_BIN
+else
+  log "cargo build --release"
+  (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
+  TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+  [[ $TARGET_DIR == /* ]] || TARGET_DIR=$REPO/$TARGET_DIR
+  BIN=$TARGET_DIR/release/wvs-auth
+fi
 [[ -x $BIN ]] || die "no binary at $BIN"
 
 wvs() { "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" "$@"; }
@@ -282,7 +290,13 @@ b64url_decode() {
   base64 -d <<<"$s" 2>/dev/null
 }
 
-declare -A RPS P50 P99 RSS RESPONSES LOGLINES
+declare -A RPS P50 P99 RSS RESPONSES LOGLINES SRV_US WRK_US BUSY_PCT
+# CPU time in clock ticks: utime+stime of one process, and busy (non-idle) time of the
+# whole machine from /proc/stat.
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+total_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+HZ=$(getconf CLK_TCK)
 
 # run_load LABEL RUST_LOG DURATION
 run_load() {
@@ -316,15 +330,28 @@ run_load() {
 
   out=$WORK/wrk-$label.out
   log "[$label] wrk -t $THREADS -c $CONNECTIONS -d $duration --latency"
+  local srv0 busy0 total0 srv1 busy1 total1
+  srv0=$(proc_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
   if ! WVS_BENCH_USER=$LOAD_USER WVS_BENCH_SECRET=$LOAD_SECRET WVS_BENCH_SERVICE=$SERVICE \
-    WVS_BENCH_SCOPE=$SCOPE wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
+    WVS_BENCH_SCOPE=$SCOPE WVS_BENCH_CHECK=$WRK_CHECK /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$label" \
+    wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
     -s "$LUA" "$url" >"$out" 2>&1; then
     cat "$out" >&2
     die "[$label] wrk failed"
   fi
+  srv1=$(proc_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks)
   sed 's/^/    /' "$out" >&2
 
   kill -0 "$SERVER_PID" 2>/dev/null || die "[$label] server died during the run: $(tail -n 5 "$slog")"
+  # CPU per token: the server's and wrk's (both share the machine's cores), and how busy
+  # the whole machine was meanwhile (anything above server + wrk is someone else).
+  local n
+  n=$(sed -n 's/.* responses=\([0-9]*\).*/\1/p' <<<"$(grep '^wrk-check:' "$out")")
+  if ((${n:-0} > 0)); then
+    SRV_US[$label]=$(awk -v t=$((srv1 - srv0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }')
+    WRK_US[$label]=$(awk '{ print $1 + $2 }' "$WORK/wrk-time-$label" | awk -v n="$n" '{ printf "%.0f", $1 / n * 1e6 }')
+  fi
+  BUSY_PCT[$label]=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { if (t) printf "%.0f", b / t * 100 }')
   RSS[$label]=$(awk '/^VmHWM:/ { print $2 " " $3 }' "/proc/$SERVER_PID/status")
   stop_server
 
@@ -373,7 +400,7 @@ ratio() { awk -v r="$1" -v s="$SIGN_PER_S" 'BEGIN { printf "%.2f", r / s }'; }
       d = (b - a) / a * 100; printf "%+.0f%%", d
       if (d > 15 || d < -15) printf "; UNSTABLE baseline: the machine was not quiet, ratios are unreliable" }'))"
   fi
-  echo "load           : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER"
+  echo "load           : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER (answers checked: $WRK_CHECK)"
   for label in warn info; do
     [[ -n ${RPS[$label]:-} ]] || continue
     echo "--- RUST_LOG=$label ($([[ $label == warn ]] && echo "$DURATION" || echo "$INFO_DURATION"))"
@@ -381,10 +408,11 @@ ratio() { awk -v r="$1" -v s="$SIGN_PER_S" 'BEGIN { printf "%.2f", r / s }'; }
     echo "p50 / p99      : ${P50[$label]} / ${P99[$label]}"
     echo "ratio          : $(ratio "${RPS[$label]}")  (tokens/s ÷ openssl sign/s; target ≥ 0.70, later ≥ 0.90)"
     echo "server peak RSS: ${RSS[$label]}  (VmHWM)"
+    echo "CPU per token  : server ${SRV_US[$label]:-?} us, wrk ${WRK_US[$label]:-?} us; all $CPUS CPUs ${BUSY_PCT[$label]:-?}% busy during the run"
     echo "per-request log: ${LOGLINES[$label]} lines"
   done
   for label in warn info; do
     [[ -n ${RPS[$label]:-} ]] || continue
-    echo "RESULT log=$label tokens_per_s=${RPS[$label]} p50=${P50[$label]} p99=${P99[$label]} openssl_sign_per_s=$SIGN_PER_S openssl_sign_per_s_after=${SIGN_AFTER:--} ratio=$(ratio "${RPS[$label]}") peak_rss_kb=${RSS[$label]%% *} seed_secs=$SEED_SECS"
+    echo "RESULT log=$label tokens_per_s=${RPS[$label]} p50=${P50[$label]} p99=${P99[$label]} openssl_sign_per_s=$SIGN_PER_S openssl_sign_per_s_after=${SIGN_AFTER:--} ratio=$(ratio "${RPS[$label]}") peak_rss_kb=${RSS[$label]%% *} seed_secs=$SEED_SECS server_cpu_us=${SRV_US[$label]:-} wrk_cpu_us=${WRK_US[$label]:-} machine_busy_pct=${BUSY_PCT[$label]:-}"
   done
 }

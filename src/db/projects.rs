@@ -91,25 +91,23 @@ impl Db {
 
     fn owning_project_inner(&self, repository: &str) -> Result<Option<Project>, DbError> {
         // A project path has at most MAX_DEPTH + 1 segments; longer prefixes cannot match,
-        // so skip them and keep the statement small whatever the client sent.
-        let candidates: Vec<&str> = segment_prefixes(repository)
+        // so skip them whatever the client sent. One point lookup on the unique index per
+        // prefix, longest first, on one connection: the usual repository (the project
+        // itself or one image below it) costs one or two lookups. A single
+        // `path IN (...) ORDER BY length(path) DESC LIMIT 1` costs more: SQLite builds an
+        // ephemeral table for the IN list and another to sort, on every request.
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} FROM projects WHERE path = ?1"))?;
+        for candidate in segment_prefixes(repository)
             .into_iter()
             .filter(|p| p.split('/').count() <= MAX_DEPTH + 1)
-            .collect();
-        if candidates.is_empty() {
-            return Ok(None);
+        {
+            if let Some(row) = stmt.query_row([candidate], from_row).optional()? {
+                return build(row).map(Some);
+            }
         }
-        let placeholders = vec!["?"; candidates.len()].join(",");
-        let sql = format!(
-            "SELECT {COLUMNS} FROM projects WHERE path IN ({placeholders}) \
-             ORDER BY length(path) DESC LIMIT 1"
-        );
-        let conn = self.conn()?;
-        let row = conn
-            .prepare_cached(&sql)?
-            .query_row(rusqlite::params_from_iter(candidates), from_row)
-            .optional()?;
-        row.map(build).transpose()
+        Ok(None)
     }
 }
 
