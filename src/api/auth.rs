@@ -64,8 +64,8 @@ mod tests {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
             h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
+                HeaderName::from_bytes(k.as_bytes()).expect("test input is valid"),
+                HeaderValue::from_str(v).expect("test input is valid"),
             );
         }
         h

@@ -147,7 +147,7 @@ mod tests {
 
     fn headers(content_type: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap());
+        h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).expect("test input is valid"));
         h
     }
 
@@ -158,14 +158,14 @@ mod tests {
             &h,
             br#"{"name":"ci","scopes":["read_registry","write_registry"]}"#,
         )
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(a.name.as_deref(), Some("ci"));
         assert_eq!(a.scopes, ["read_registry", "write_registry"]);
         let b = parse(
             &h,
             br#"{"name":"ci","scopes":"read_registry,write_registry","expires_at":null}"#,
         )
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(b.scopes, ["read_registry,write_registry"]);
         assert_eq!(b.expires_at, None);
     }
@@ -177,10 +177,10 @@ mod tests {
             &h,
             b"name=ci&scopes%5B%5D=read_registry&scopes%5B%5D=read_repository&username=bot",
         )
-        .unwrap();
+        .expect("test input is valid");
         assert_eq!(a.scopes, ["read_registry", "read_repository"]);
         assert_eq!(a.username.as_deref(), Some("bot"));
-        let b = parse(&h, b"name=ci&scopes=read_registry%2Cwrite_registry").unwrap();
+        let b = parse(&h, b"name=ci&scopes=read_registry%2Cwrite_registry").expect("test input is valid");
         assert_eq!(b.scopes, ["read_registry,write_registry"]);
     }
 

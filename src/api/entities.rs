@@ -74,7 +74,7 @@ mod tests {
 
     #[test]
     fn dates_are_gitlab_datetimes() {
-        let date = NaiveDate::from_ymd_opt(2030, 2, 14).unwrap();
+        let date = NaiveDate::from_ymd_opt(2030, 2, 14).expect("test input is valid");
         assert_eq!(gitlab_datetime(date), "2030-02-14T00:00:00.000Z");
     }
 }

@@ -45,22 +45,22 @@ mod tests {
 
     #[test]
     fn active_values() {
-        assert_eq!(active_filter("").unwrap(), None);
-        assert_eq!(active_filter("active=true").unwrap(), Some(true));
-        assert_eq!(active_filter("per_page=100&active=0").unwrap(), Some(false));
-        assert_eq!(active_filter("active=").unwrap(), None);
+        assert_eq!(active_filter("").expect("test input is valid"), None);
+        assert_eq!(active_filter("active=true").expect("test input is valid"), Some(true));
+        assert_eq!(active_filter("per_page=100&active=0").expect("test input is valid"), Some(false));
+        assert_eq!(active_filter("active=").expect("test input is valid"), None);
         assert!(active_filter("active=maybe").is_err());
     }
 
     #[test]
     fn created_after_values() {
-        assert!(created_after("").unwrap().is_none());
+        assert!(created_after("").expect("test input is valid").is_none());
         assert!(created_after("created_after=2024-01-01T00:00:00Z")
-            .unwrap()
+            .expect("test input is valid")
             .is_some());
         assert!(
             created_after("created_after=2024-01-01T00%3A00%3A00%2B02%3A00")
-                .unwrap()
+                .expect("test input is valid")
                 .is_some()
         );
         assert!(created_after("created_after=yesterday").is_err());
