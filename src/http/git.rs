@@ -224,17 +224,9 @@ fn decide(
     }
 }
 
-/// Hands an authorised smart-HTTP request to `git http-backend`, creating the project's
-/// repository first if it predates git support. `push` only when a push was authorised.
-async fn backend(
-    ctx: &Ctx<'_>,
-    principal: &Principal,
-    project: &Project,
-    route: &GitRoute,
-    query: String,
-    body: Option<web::Payload>,
-    push: bool,
-) -> Result<HttpResponse, GitError> {
+/// Makes the project's bare repository if it predates git support (off the async workers:
+/// it runs `git init`). Shared by smart HTTP and LFS uploads.
+async fn ensure_repository(ctx: &Ctx<'_>, project: &Project) -> Result<(), GitError> {
     let repos = ctx.state.repos.clone();
     let path = project.path.clone();
     let created = web::block(move || repos.ensure(&path))
@@ -250,6 +242,21 @@ async fn backend(
     if created {
         log::info!("created repository of {} on first use", project.path);
     }
+    Ok(())
+}
+
+/// Hands an authorised smart-HTTP request to `git http-backend`, creating the project's
+/// repository first if it predates git support. `push` only when a push was authorised.
+async fn backend(
+    ctx: &Ctx<'_>,
+    principal: &Principal,
+    project: &Project,
+    route: &GitRoute,
+    query: String,
+    body: Option<web::Payload>,
+    push: bool,
+) -> Result<HttpResponse, GitError> {
+    ensure_repository(ctx, project).await?;
     let header = |name: &str| {
         ctx.req
             .headers()
@@ -465,18 +472,7 @@ async fn lfs_upload(
             upload::MAX_OBJECT_BYTES
         )));
     }
-    let repos = ctx.state.repos.clone();
-    let path = project.path.clone();
-    web::block(move || repos.ensure(&path))
-        .await
-        .map_err(|e| {
-            log::error!("repository creation task failed: {e}");
-            GitError::Unavailable
-        })?
-        .map_err(|e| {
-            log::error!("cannot create repository of {}: {e}", project.path);
-            GitError::Unavailable
-        })?;
+    ensure_repository(ctx, &project).await?;
     upload::store(&ctx.state.repos, &project.path, oid, size, payload)
         .await
         .map_err(|e| {
