@@ -12,12 +12,12 @@ use crate::domain::deploy_token::{
 use crate::domain::path::NamespacePath;
 use crate::domain::store::{DeployTokenLookup, StoreError};
 
-const SELECT: &str = "SELECT t.id, t.project_id, p.path, t.group_id, g.path, t.name, t.username, \
-     t.scopes, t.expires_at, t.created_at, t.revoked_at, t.last_used_at, t.created_by \
-     FROM deploy_tokens t \
+/// The columns `from_row` reads, in its order; a query may add its own after them.
+const COLUMNS: &str = "t.id, t.project_id, p.path, t.group_id, g.path, t.name, t.username, \
+     t.scopes, t.expires_at, t.created_at, t.revoked_at, t.last_used_at, t.created_by";
+const FROM: &str = "FROM deploy_tokens t \
      LEFT JOIN projects p ON p.id = t.project_id \
      LEFT JOIN groups g ON g.id = t.group_id";
-
 /// What the caller decides when creating a token; the store adds id and timestamps.
 #[derive(Debug, Clone)]
 pub struct NewDeployToken {
@@ -171,8 +171,9 @@ impl Db {
             TokenOwner::Group { id, .. } => ("t.group_id", *id),
         };
         let conn = self.conn()?;
-        let mut stmt =
-            conn.prepare_cached(&format!("{SELECT} WHERE {column} = ?1 ORDER BY t.id"))?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} {FROM} WHERE {column} = ?1 ORDER BY t.id"
+        ))?;
         let rows = stmt
             .query_map([id], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -182,7 +183,7 @@ impl Db {
     pub fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, DbError> {
         let conn = self.conn()?;
         let row = conn
-            .prepare_cached(&format!("{SELECT} WHERE t.id = ?1"))?
+            .prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1"))?
             .query_row([id], from_row)
             .optional()?;
         row.map(build).transpose()
@@ -240,7 +241,7 @@ impl Db {
     /// Every deploy token of every namespace (the admin listing), oldest first.
     pub fn list_all_deploy_tokens(&self) -> Result<Vec<DeployToken>, DbError> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(&format!("{SELECT} ORDER BY t.id"))?;
+        let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} {FROM} ORDER BY t.id"))?;
         let rows = stmt
             .query_map([], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
@@ -254,24 +255,18 @@ impl Db {
         project_id: i64,
     ) -> Result<Vec<(DeployToken, Vec<u8>)>, DbError> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT t.id, t.sealed_secret FROM deploy_tokens t WHERE t.project_id = ?1 \
-             AND t.name = ?2 AND t.sealed_secret IS NOT NULL ORDER BY t.id DESC",
-        )?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS}, t.sealed_secret {FROM} WHERE t.project_id = ?1 AND t.name = ?2 \
+             AND t.sealed_secret IS NOT NULL ORDER BY t.id DESC"
+        ))?;
         let rows = stmt
             .query_map(params![project_id, CI_TOKEN_NAME], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((from_row(r)?, r.get::<_, Vec<u8>>(13)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        drop(stmt);
-        drop(conn);
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, sealed) in rows {
-            if let Some(token) = self.find_deploy_token(id)? {
-                out.push((token, sealed));
-            }
-        }
-        Ok(out)
+        rows.into_iter()
+            .map(|(raw, sealed)| Ok((build(raw)?, sealed)))
+            .collect()
     }
 }
 
@@ -279,7 +274,9 @@ impl DeployTokenLookup for Db {
     fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError> {
         let conn = self.conn()?;
         let row = conn
-            .prepare_cached(&format!("{SELECT} WHERE t.token_digest = ?1"))
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} {FROM} WHERE t.token_digest = ?1"
+            ))
             .map_err(DbError::from)?
             .query_row([digest.as_bytes()], from_row)
             .optional()
