@@ -147,7 +147,10 @@ mod tests {
 
     fn headers(content_type: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(CONTENT_TYPE, HeaderValue::from_str(content_type).expect("test input is valid"));
+        h.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_str(content_type).expect("test input is valid"),
+        );
         h
     }
 
@@ -180,7 +183,8 @@ mod tests {
         .expect("test input is valid");
         assert_eq!(a.scopes, ["read_registry", "read_repository"]);
         assert_eq!(a.username.as_deref(), Some("bot"));
-        let b = parse(&h, b"name=ci&scopes=read_registry%2Cwrite_registry").expect("test input is valid");
+        let b = parse(&h, b"name=ci&scopes=read_registry%2Cwrite_registry")
+            .expect("test input is valid");
         assert_eq!(b.scopes, ["read_registry,write_registry"]);
     }
 

@@ -46,8 +46,14 @@ mod tests {
     #[test]
     fn active_values() {
         assert_eq!(active_filter("").expect("test input is valid"), None);
-        assert_eq!(active_filter("active=true").expect("test input is valid"), Some(true));
-        assert_eq!(active_filter("per_page=100&active=0").expect("test input is valid"), Some(false));
+        assert_eq!(
+            active_filter("active=true").expect("test input is valid"),
+            Some(true)
+        );
+        assert_eq!(
+            active_filter("per_page=100&active=0").expect("test input is valid"),
+            Some(false)
+        );
         assert_eq!(active_filter("active=").expect("test input is valid"), None);
         assert!(active_filter("active=maybe").is_err());
     }

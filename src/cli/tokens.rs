@@ -5,7 +5,7 @@ use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
 use super::{print_json, Context};
-use crate::db::Db;
+use crate::db::{Db, Revocation};
 use crate::domain::deploy_token::{
     parse_expiry, parse_scopes, validate_name, validate_username, DeployToken, TokenOwner,
 };
@@ -188,18 +188,11 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                 }
             }
         }
-        TokenCommand::Revoke { id } => {
-            let db = ctx.db()?;
-            let before = db
-                .find_deploy_token(id)?
-                .ok_or_else(|| Error::NotFound(format!("deploy token {id} does not exist")))?;
-            ctx.manager(db).revoke_by_id(Actor::Cli, id)?;
-            if before.is_revoked() {
-                println!("deploy token {id} was already revoked");
-            } else {
-                println!("revoked deploy token {id}");
-            }
-        }
+        TokenCommand::Revoke { id } => match ctx.manager(ctx.db()?).revoke_by_id(Actor::Cli, id)?.1
+        {
+            Revocation::Revoked => println!("revoked deploy token {id}"),
+            Revocation::AlreadyRevoked => println!("deploy token {id} was already revoked"),
+        },
     }
     Ok(())
 }

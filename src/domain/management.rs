@@ -3,7 +3,6 @@
 //! everything. Deploy tokens never reach these rules: the API refuses them at sign-in.
 
 use super::deploy_token::TokenOwner;
-use super::namespace::Project;
 use super::role::Role;
 use super::user::UserPrincipal;
 
@@ -24,40 +23,29 @@ pub fn required_role(owner: &TokenOwner, action: TokenAction) -> Role {
 }
 
 /// The user's role on the token's owner (inherited through groups; admins are owners).
-pub fn role_on(
-    user: &UserPrincipal,
-    owner: &TokenOwner,
-    project: Option<&Project>,
-) -> Option<Role> {
-    match (owner, project) {
-        (TokenOwner::Project { .. }, Some(project)) => user.role_in_project(project),
-        (TokenOwner::Project { .. }, None) => None,
-        (TokenOwner::Group { path, .. }, _) => user.role_in_group(path),
+/// Only the owner's id and path matter, so no project row needs reading.
+pub fn role_on(user: &UserPrincipal, owner: &TokenOwner) -> Option<Role> {
+    match owner {
+        TokenOwner::Project { id, path } => user.role_in_project_at(*id, path),
+        TokenOwner::Group { path, .. } => user.role_in_group(path),
     }
 }
 
-/// May `user` do `action` on `owner`'s tokens? `project` is the owner when it is a project
-/// (roles on projects need its path and id).
-pub fn may(
-    user: &UserPrincipal,
-    owner: &TokenOwner,
-    project: Option<&Project>,
-    action: TokenAction,
-) -> bool {
-    role_on(user, owner, project).is_some_and(|r| r >= required_role(owner, action))
+/// May `user` do `action` on `owner`'s tokens?
+pub fn may(user: &UserPrincipal, owner: &TokenOwner, action: TokenAction) -> bool {
+    role_on(user, owner).is_some_and(|r| r >= required_role(owner, action))
 }
 
-/// Can the user see that `owner` exists at all (a member with any role)? Others get the
-/// same 404 as for a namespace that does not exist.
-pub fn may_see(user: &UserPrincipal, owner: &TokenOwner, project: Option<&Project>) -> bool {
-    role_on(user, owner, project).is_some()
+/// Is the user a member of `owner` with any role? Non-members of a private namespace get
+/// the same 404 as for one that does not exist.
+pub fn may_see(user: &UserPrincipal, owner: &TokenOwner) -> bool {
+    role_on(user, owner).is_some()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::fixtures::{path, project, user};
-    use crate::domain::namespace::Visibility;
+    use crate::domain::fixtures::{path, user};
     use crate::domain::principal::Principal;
     use crate::domain::user::MembershipTarget;
 
@@ -70,7 +58,6 @@ mod tests {
 
     #[test]
     fn project_maintainers_manage_group_owners_create() {
-        let app = project(3, "acme/app", Visibility::Private);
         let project_owner = TokenOwner::Project {
             id: 3,
             path: path("acme/app"),
@@ -92,15 +79,15 @@ mod tests {
         let maint = on_group(Role::Maintainer);
         let owner = on_group(Role::Owner);
         for action in [TokenAction::List, TokenAction::Create, TokenAction::Revoke] {
-            assert!(!may(&dev, &project_owner, Some(&app), action));
-            assert!(may(&maint, &project_owner, Some(&app), action));
-            assert!(may(&owner, &group_owner, None, action));
+            assert!(!may(&dev, &project_owner, action));
+            assert!(may(&maint, &project_owner, action));
+            assert!(may(&owner, &group_owner, action));
         }
-        assert!(may(&maint, &group_owner, None, TokenAction::List));
-        assert!(!may(&maint, &group_owner, None, TokenAction::Create));
-        assert!(!may(&maint, &group_owner, None, TokenAction::Revoke));
-        assert!(may_see(&dev, &project_owner, Some(&app)));
+        assert!(may(&maint, &group_owner, TokenAction::List));
+        assert!(!may(&maint, &group_owner, TokenAction::Create));
+        assert!(!may(&maint, &group_owner, TokenAction::Revoke));
+        assert!(may_see(&dev, &project_owner));
         let stranger = as_user(user(&[]));
-        assert!(!may_see(&stranger, &group_owner, None));
+        assert!(!may_see(&stranger, &group_owner));
     }
 }

@@ -92,14 +92,23 @@ pub struct UserPrincipal {
 impl UserPrincipal {
     /// The user's role on `project`, inherited from groups above it; admins are owners.
     pub fn role_in_project(&self, project: &Project) -> Option<Role> {
+        self.role_in_project_at(project.id, &project.path)
+    }
+
+    /// The same, for the project with this id and path.
+    pub fn role_in_project_at(
+        &self,
+        project_id: i64,
+        project_path: &NamespacePath,
+    ) -> Option<Role> {
         if self.user.is_admin {
             return Some(Role::Owner);
         }
         self.memberships
             .iter()
             .filter(|m| match &m.target {
-                MembershipTarget::Project { id, .. } => *id == project.id,
-                MembershipTarget::Group { path, .. } => project.path.is_within(path),
+                MembershipTarget::Project { id, .. } => *id == project_id,
+                MembershipTarget::Group { path, .. } => project_path.is_within(path),
             })
             .map(|m| m.role)
             .max()

@@ -171,18 +171,19 @@ impl DeployTokenManager {
         let Actor::User(user) = actor else {
             return Ok(());
         };
-        let project = match owner {
-            TokenOwner::Project { id, .. } => self.db.find_project_by_id(*id)?,
-            TokenOwner::Group { .. } => None,
-        };
-        if may(user, owner, project.as_ref(), action) {
+        if may(user, owner, action) {
             return Ok(());
         }
-        let visible = may_see(user, owner, project.as_ref())
-            || project
-                .as_ref()
-                .is_some_and(|p| p.visibility != Visibility::Private);
-        if visible {
+        // Only a refusal needs the project row: a public or internal project is visible to
+        // non-members (403), a private one is not (404).
+        let open_project = match owner {
+            TokenOwner::Project { id, .. } => self
+                .db
+                .find_project_by_id(*id)?
+                .is_some_and(|p| p.visibility != Visibility::Private),
+            TokenOwner::Group { .. } => false,
+        };
+        if may_see(user, owner) || open_project {
             Err(ManageError::Forbidden)
         } else {
             Err(ManageError::NotFound(match owner {
@@ -305,31 +306,36 @@ impl DeployTokenManager {
         actor: Actor<'_>,
         owner: &TokenOwner,
         token_id: i64,
-    ) -> Result<DeployToken, ManageError> {
+    ) -> Result<(DeployToken, Revocation), ManageError> {
         self.authorize(actor, owner, TokenAction::Revoke)?;
         self.token_of(owner, token_id)?;
-        self.revoke_by_id(actor, token_id)
+        self.revoke_authorized(actor, token_id)
     }
 
-    /// Revokes by id alone: the CLI's `token revoke ID`, and admins.
+    /// Revokes by id alone (the CLI's `token revoke ID`), authorized on the token's owner.
     pub fn revoke_by_id(
         &self,
         actor: Actor<'_>,
         token_id: i64,
-    ) -> Result<DeployToken, ManageError> {
-        if !actor.is_admin() {
-            let token = self
-                .db
-                .find_deploy_token(token_id)?
-                .ok_or_else(|| ManageError::NotFound("404 Deploy Token Not Found".into()))?;
-            self.authorize(actor, &token.owner, TokenAction::Revoke)?;
-        }
-        match self.db.revoke_deploy_token(token_id, &actor.audit())? {
-            Revocation::Revoked | Revocation::AlreadyRevoked => {}
-        }
-        self.db
+    ) -> Result<(DeployToken, Revocation), ManageError> {
+        let token = self.db.find_deploy_token(token_id)?.ok_or_else(|| {
+            ManageError::NotFound(format!("deploy token {token_id} does not exist"))
+        })?;
+        self.authorize(actor, &token.owner, TokenAction::Revoke)?;
+        self.revoke_authorized(actor, token_id)
+    }
+
+    fn revoke_authorized(
+        &self,
+        actor: Actor<'_>,
+        token_id: i64,
+    ) -> Result<(DeployToken, Revocation), ManageError> {
+        let outcome = self.db.revoke_deploy_token(token_id, &actor.audit())?;
+        let token = self
+            .db
             .find_deploy_token(token_id)?
-            .ok_or_else(|| ManageError::NotFound("404 Deploy Token Not Found".into()))
+            .ok_or_else(|| ManageError::NotFound("404 Deploy Token Not Found".into()))?;
+        Ok((token, outcome))
     }
 
     /// Every deploy token (admins only), optionally only active (`Some(true)`) or only

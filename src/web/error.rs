@@ -131,15 +131,24 @@ mod tests {
     fn errors_carry_the_security_headers() {
         let res = WebError::Forbidden.error_response();
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
-        assert_eq!(res.headers().get(header::X_FRAME_OPTIONS).expect("test input is valid"), "DENY");
         assert_eq!(
-            res.headers().get(header::CACHE_CONTROL).expect("test input is valid"),
+            res.headers()
+                .get(header::X_FRAME_OPTIONS)
+                .expect("test input is valid"),
+            "DENY"
+        );
+        assert_eq!(
+            res.headers()
+                .get(header::CACHE_CONTROL)
+                .expect("test input is valid"),
             "no-store"
         );
         let res =
             WebError::SignInRequired("/-/groups/g/settings/deploy_tokens".into()).error_response();
         assert_eq!(
-            res.headers().get(header::LOCATION).expect("test input is valid"),
+            res.headers()
+                .get(header::LOCATION)
+                .expect("test input is valid"),
             "/-/sign_in?return_to=%2F-%2Fgroups%2Fg%2Fsettings%2Fdeploy_tokens"
         );
     }

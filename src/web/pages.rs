@@ -159,7 +159,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
                 id: p.id,
                 path: p.path.clone(),
             };
-            may(&signed.principal, &owner, Some(p), TokenAction::List)
+            may(&signed.principal, &owner, TokenAction::List)
         })
         .map(|p| p.path.to_string())
         .collect();
@@ -172,7 +172,7 @@ pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpR
             id: g.id,
             path: g.path,
         })
-        .filter(|o| may(&signed.principal, o, None, TokenAction::List))
+        .filter(|o| may(&signed.principal, o, TokenAction::List))
         .map(|o| o.path().to_string())
         .collect();
     let page = IndexPage {

@@ -16,7 +16,6 @@ use super::views::{
 };
 use crate::domain::deploy_token::TokenOwner;
 use crate::domain::management::{may, TokenAction};
-use crate::domain::namespace::Project;
 use crate::http::AppState;
 use crate::manage::{Actor, CreateRequest, DeployTokenManager, ManageError};
 
@@ -34,22 +33,9 @@ pub async fn show(
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
     let signed = account::require(&req, &state)?;
-    let (owner, project) = resolve(&state, kind, &path)?;
-    let form = may(
-        &signed.principal,
-        &owner,
-        project.as_ref(),
-        TokenAction::Create,
-    )
-    .then(|| CreateForm::new(&[]));
-    render(
-        &state,
-        &signed,
-        &owner,
-        project.as_ref(),
-        form,
-        StatusCode::OK,
-    )
+    let owner = resolve(&state, kind, &path)?;
+    let form = may(&signed.principal, &owner, TokenAction::Create).then(|| CreateForm::new(&[]));
+    render(&state, &signed, &owner, form, StatusCode::OK)
 }
 
 pub async fn create(
@@ -71,7 +57,7 @@ pub async fn create(
     if !csrf::matches(&signed.csrf, field(csrf::FIELD).as_deref()) {
         return Err(WebError::Csrf);
     }
-    let (owner, project) = resolve(&state, kind, &path)?;
+    let owner = resolve(&state, kind, &path)?;
     let scopes: Vec<String> = fields
         .iter()
         .filter(|(k, _)| k == "scopes")
@@ -108,14 +94,7 @@ pub async fn create(
             for e in errors {
                 form.add_error(e.field, e.message);
             }
-            render(
-                &state,
-                &signed,
-                &owner,
-                project.as_ref(),
-                Some(form),
-                StatusCode::BAD_REQUEST,
-            )
+            render(&state, &signed, &owner, Some(form), StatusCode::BAD_REQUEST)
         }
         Err(e) => Err(manage_error(e)),
     }
@@ -130,7 +109,7 @@ pub async fn confirm_revoke(
 ) -> Result<HttpResponse, WebError> {
     let signed = account::require(&req, &state)?;
     let (path, token_id) = path.into_inner();
-    let (owner, _) = resolve(&state, kind, &path)?;
+    let owner = resolve(&state, kind, &path)?;
     let token = state
         .manager
         .get(Actor::User(&signed.principal), &owner, token_id)
@@ -160,8 +139,8 @@ pub async fn revoke(
         return Err(WebError::Csrf);
     }
     let (path, token_id) = path.into_inner();
-    let (owner, _) = resolve(&state, kind, &path)?;
-    let token = state
+    let owner = resolve(&state, kind, &path)?;
+    let (token, _) = state
         .manager
         .revoke(Actor::User(&signed.principal), &owner, token_id)
         .map_err(manage_error)?;
@@ -179,7 +158,6 @@ fn render(
     state: &AppState,
     signed: &SignedIn,
     owner: &TokenOwner,
-    project: Option<&Project>,
     form: Option<CreateForm>,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
@@ -188,7 +166,7 @@ fn render(
         .list(Actor::User(&signed.principal), owner)
         .map_err(manage_error)?;
     let now = Utc::now();
-    let revocable = may(&signed.principal, owner, project, TokenAction::Revoke);
+    let revocable = may(&signed.principal, owner, TokenAction::Revoke);
     let mut created = Vec::new();
     let mut revoked = Vec::new();
     for flash in state.web.flashes.take(&signed.session, &page_key(owner)) {
@@ -237,19 +215,15 @@ fn page_key(owner: &TokenOwner) -> String {
 
 /// The owner a URL names, and the project itself when it is one (roles on a project need
 /// its id and path).
-fn resolve(
-    state: &AppState,
-    kind: Kind,
-    path: &str,
-) -> Result<(TokenOwner, Option<Project>), WebError> {
+fn resolve(state: &AppState, kind: Kind, path: &str) -> Result<TokenOwner, WebError> {
     match kind {
         Kind::Project => {
             let project = state.manager.resolve_project(path).map_err(manage_error)?;
-            Ok((DeployTokenManager::project_owner(&project), Some(project)))
+            Ok(DeployTokenManager::project_owner(&project))
         }
         Kind::Group => {
             let group = state.manager.resolve_group(path).map_err(manage_error)?;
-            Ok((DeployTokenManager::group_owner(&group), None))
+            Ok(DeployTokenManager::group_owner(&group))
         }
     }
 }
