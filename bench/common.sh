@@ -1,4 +1,4 @@
-# Helpers shared by bench/scale_bench.sh, bench/cold_bench.sh and bench/peer_bench.sh
+# Helpers shared by bench/token_bench.sh, scale_bench.sh, cold_bench.sh and peer_bench.sh
 # (sourced, not run). Expects REPO to be set; sets BIN.
 
 CPUS=$(nproc)
@@ -12,12 +12,22 @@ die() {
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
+# SIGTERM, up to 10 s for a graceful exit, then SIGKILL.
 stop_server() {
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""
+  local pid=$SERVER_PID
+  [[ -n $pid ]] || return 0
+  SERVER_PID=""
+  kill -TERM "$pid" 2>/dev/null || return 0
+  local _
+  for _ in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "server $pid ignored SIGTERM for 10 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
   fi
+  wait "$pid" 2>/dev/null || true
 }
 
 # WVS_AUTH_BIN=/path/to/wvs-auth skips the build and benchmarks that binary.

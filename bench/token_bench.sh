@@ -58,16 +58,15 @@ SCOPE=repository:bench/app:pull,push
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$BENCH_DIR/.." && pwd)
 LUA=$BENCH_DIR/token.lua
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
 
+# This script's messages keep their own prefix.
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
   printf '[bench] FAILED: %s\n' "$*" >&2
   exit 1
 }
-
-# Seconds since the epoch with microseconds (bash 5's EPOCHREALTIME), and differences of them.
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
 # Only the workers setting is taken from the caller's environment: a stray WVS_AUTH_CONFIG,
 # WVS_AUTH_SERVICE or WVS_AUTH_LISTEN must not change what is measured.
@@ -98,24 +97,6 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/wvs-bench.XXXXXX")
 DATA=$WORK/data
 KEYS=$WORK/keys
-SERVER_PID=""
-
-stop_server() {
-  local pid=$SERVER_PID
-  [[ -n $pid ]] || return 0
-  SERVER_PID=""
-  kill -TERM "$pid" 2>/dev/null || return 0
-  local _
-  for _ in $(seq 1 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    log "server $pid ignored SIGTERM for 10 s; killing it"
-    kill -KILL "$pid" 2>/dev/null || true
-  fi
-  wait "$pid" 2>/dev/null || true
-}
 
 cleanup() {
   local rc=$?
@@ -257,32 +238,6 @@ openssl_sign_per_s() {
 SIGN_PER_S=$(openssl_sign_per_s before)
 
 # ---------------------------------------------------------------- load runs
-# A port nothing on 127.0.0.1 listens on (serve binds with SO_REUSEADDR; a lost race shows
-# up as the server exiting, reported below).
-free_port() {
-  local p _
-  for _ in $(seq 1 100); do
-    p=$((20000 + RANDOM % 40000))
-    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
-      echo "$p"
-      return 0
-    fi
-  done
-  return 1
-}
-
-urlencode() {
-  local s=$1 out="" c i
-  for ((i = 0; i < ${#s}; i++)); do
-    c=${s:i:1}
-    case $c in
-      [A-Za-z0-9._~-]) out+=$c ;;
-      *) out+=$(printf '%%%02X' "'$c") ;;
-    esac
-  done
-  printf '%s' "$out"
-}
-
 b64url_decode() {
   local s
   s=$(tr '_-' '/+' <<<"$1")
