@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use common::http::{agent, answer, basic, creds, jwt_part, pair, verify_jwt, Answer};
-use common::{Env, Server, Token};
+use common::{env_with_projects, Env, Server, Token};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -22,24 +22,6 @@ const SVC: &str = "container_registry";
 // ---------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------
-
-/// An installation (keys are made by the first `serve`) with a small tree:
-/// `acme/{app,other}` private, `acme/pub` public, `acme/int` internal, `acme/sub/svc` private.
-fn env_with_projects() -> Env {
-    let env = Env::new();
-    for args in [
-        &["group", "create", "acme"][..],
-        &["group", "create", "acme/sub"],
-        &["project", "create", "acme/app"],
-        &["project", "create", "acme/other"],
-        &["project", "create", "acme/pub", "--visibility", "public"],
-        &["project", "create", "acme/int", "--visibility", "internal"],
-        &["project", "create", "acme/sub/svc"],
-    ] {
-        env.cli_ok(args);
-    }
-    env
-}
 
 fn project_token(env: &Env, project: &str, scopes: &str) -> Token {
     env.token(&["--project", project], scopes, &[])

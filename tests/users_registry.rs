@@ -7,29 +7,12 @@ mod common;
 use chrono::{Days, Utc};
 use common::http::{agent, answer, creds, jwt_part, pair, verify_jwt, Answer};
 use common::users::password;
-use common::{have, Env, Server, Token};
+use common::{env_with_projects, have, Server, Token};
 use serde_json::{json, Value};
 
 const SVC: &str = "container_registry";
 const RW: &str = "read_registry,write_registry";
 const ALL: &str = "repository:acme/app:pull,push,delete";
-
-/// Groups `acme`, `acme/sub`; private `acme/app`, `acme/other`, `acme/sub/svc`, internal
-/// `acme/int`.
-fn env_with_projects() -> Env {
-    let env = Env::new();
-    for args in [
-        &["group", "create", "acme"][..],
-        &["group", "create", "acme/sub"],
-        &["project", "create", "acme/app"],
-        &["project", "create", "acme/other"],
-        &["project", "create", "acme/int", "--visibility", "internal"],
-        &["project", "create", "acme/sub/svc"],
-    ] {
-        env.cli_ok(args);
-    }
-    env
-}
 
 fn ask(server: &Server, t: &Token, scopes: &[&str]) -> Answer {
     let mut q = pair("service", SVC);

@@ -46,6 +46,24 @@ pub struct Token {
     pub secret: String,
 }
 
+/// The registry tests' installation (keys are made by the first `serve`) with a small tree:
+/// `acme/{app,other}` private, `acme/pub` public, `acme/int` internal, `acme/sub/svc` private.
+pub fn env_with_projects() -> Env {
+    let env = Env::new();
+    for args in [
+        &["group", "create", "acme"][..],
+        &["group", "create", "acme/sub"],
+        &["project", "create", "acme/app"],
+        &["project", "create", "acme/other"],
+        &["project", "create", "acme/pub", "--visibility", "public"],
+        &["project", "create", "acme/int", "--visibility", "internal"],
+        &["project", "create", "acme/sub/svc"],
+    ] {
+        env.cli_ok(args);
+    }
+    env
+}
+
 /// One wvs-auth installation: a data dir and a keys dir in a temp directory.
 pub struct Env {
     pub dir: tempfile::TempDir,
