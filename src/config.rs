@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::Error;
 use crate::http::throttle::ThrottleConfig;
+use crate::keys::rsa_kernel::RsaKernel;
 use crate::keys::SigningAlg;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
@@ -41,6 +42,8 @@ pub struct FileConfig {
     pub trusted_proxies: Option<Vec<String>>,
     /// `"RS256"` or `"ES256"`: see [`ServeConfig::signing_alg`].
     pub signing_alg: Option<SigningAlg>,
+    /// `"auto"`, `"library"` or `"avx2"`: see [`ServeConfig::rsa_kernel`].
+    pub rsa_kernel: Option<RsaKernel>,
 }
 
 impl FileConfig {
@@ -77,6 +80,8 @@ pub struct ServeConfig {
     /// key. It never replaces an existing active key (that is what `keys rotate --alg` and
     /// `keys activate` are for, so registries trust a key before it signs).
     pub signing_alg: SigningAlg,
+    /// Which kernel aws-lc signs RSA with (`keys::rsa_kernel`): measured at start by default.
+    pub rsa_kernel: RsaKernel,
 }
 
 /// Flag values of `serve` as parsed (None = not given).
@@ -95,6 +100,7 @@ pub struct ServeFlags {
     pub throttle_ban_secs: Option<u64>,
     pub trusted_proxies: Vec<String>,
     pub signing_alg: Option<SigningAlg>,
+    pub rsa_kernel: Option<RsaKernel>,
 }
 
 impl ServeConfig {
@@ -199,6 +205,7 @@ impl ServeConfig {
             throttle,
             trusted_proxies,
             signing_alg: flags.signing_alg.or(file.signing_alg).unwrap_or_default(),
+            rsa_kernel: flags.rsa_kernel.or(file.rsa_kernel).unwrap_or_default(),
         })
     }
 }
@@ -279,6 +286,22 @@ mod tests {
         let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
         assert_eq!(cfg.signing_alg, SigningAlg::Rs256);
         assert!(toml::from_str::<FileConfig>("signing_alg = \"HS256\"").is_err());
+    }
+
+    #[test]
+    fn rsa_kernel_is_measured_unless_set() {
+        let cfg =
+            ServeConfig::resolve(ServeFlags::default(), &FileConfig::default()).expect("resolve");
+        assert_eq!(cfg.rsa_kernel, RsaKernel::Auto);
+        let file: FileConfig = toml::from_str("rsa_kernel = \"library\"").expect("toml");
+        let cfg = ServeConfig::resolve(ServeFlags::default(), &file).expect("resolve");
+        assert_eq!(cfg.rsa_kernel, RsaKernel::Library);
+        let flags = ServeFlags {
+            rsa_kernel: Some(RsaKernel::Avx2),
+            ..Default::default()
+        };
+        let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
+        assert_eq!(cfg.rsa_kernel, RsaKernel::Avx2);
     }
 
     #[test]

@@ -45,6 +45,14 @@ enum Command {
     /// Manage signing keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Internal: times aws-lc's RSA exponentiation kernel (run by `serve` to choose one)
+    #[command(name = "__rsa-kernel-probe", hide = true)]
+    RsaKernelProbe {
+        #[arg(long, default_value_t = crate::keys::rsa_kernel::PROBE_MILLIS)]
+        millis: u64,
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+    },
     /// Manage groups
     #[command(subcommand)]
     Group(namespaces::GroupCommand),
@@ -145,6 +153,12 @@ fn execute(cli: Cli) -> Result<(), Error> {
     match cli.command {
         Command::Serve(args) => serve::run(&ctx, args),
         Command::Keys(cmd) => keys::run(&ctx, cmd),
+        Command::RsaKernelProbe { millis, threads } => {
+            let line =
+                crate::keys::rsa_kernel::run_probe(millis, threads).map_err(Error::Config)?;
+            println!("{line}");
+            Ok(())
+        }
         Command::Group(cmd) => namespaces::run_group(&ctx, cmd),
         Command::Project(cmd) => namespaces::run_project(&ctx, cmd),
         Command::Token(cmd) => tokens::run(&ctx, cmd),

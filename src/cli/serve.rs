@@ -12,6 +12,7 @@ use crate::dependency_proxy::verify::TokenVerifier;
 use crate::error::Error;
 use crate::http::throttle::Throttle;
 use crate::http::AppState;
+use crate::keys::rsa_kernel::{self, RsaKernel};
 use crate::keys::{LiveKeys, SigningAlg};
 use crate::registry::TokenIssuer;
 use crate::usage::UsageRecorder;
@@ -70,6 +71,10 @@ pub struct ServeArgs {
     /// it with `keys rotate --alg` and `keys activate` [default: RS256]
     #[arg(long, env = "WVS_AUTH_SIGNING_ALG", value_enum, ignore_case = true)]
     signing_alg: Option<SigningAlg>,
+    /// Kernel aws-lc signs RSA with: auto (time both at start, use the faster), library
+    /// (aws-lc's own choice) or avx2 [default: auto]
+    #[arg(long, env = "WVS_AUTH_RSA_KERNEL", value_enum, ignore_case = true)]
+    rsa_kernel: Option<RsaKernel>,
 }
 
 pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
@@ -87,13 +92,26 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         throttle_ban_secs: args.throttle_ban,
         trusted_proxies: args.trusted_proxies,
         signing_alg: args.signing_alg,
+        rsa_kernel: args.rsa_kernel,
     };
     let config = ServeConfig::resolve(flags, &ctx.file)?;
-    // Bind first: a bad or busy address fails before anything is created on disk.
+    let keys = ctx.keys();
+    // First of all: choosing the AVX2 kernel means executing this program again, which
+    // would drop a bound socket, an open database and running threads.
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::Config(format!("cannot find this program's path: {e}")))?;
+    let kernel = rsa_kernel::apply(
+        config.rsa_kernel,
+        &keys,
+        config.signing_alg,
+        config.workers,
+        &exe,
+    );
+    log::info!("RSA signing kernel: {kernel}");
+    // Bind next: a bad or busy address fails before anything is created on disk.
     let listener = std::net::TcpListener::bind(&config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
     let db = crate::db::Db::open_with_pool(&ctx.data_dir, config.workers as u32 + 2)?;
-    let keys = ctx.keys();
     // The configured algorithm only chooses the first key. Replacing an active key of
     // another algorithm here would sign tokens registries cannot verify yet (they trust the
     // bundle they loaded), so it is kept; rotation is how algorithms change.

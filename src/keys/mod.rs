@@ -12,6 +12,7 @@
 
 mod live;
 mod material;
+pub mod rsa_kernel;
 pub mod seal;
 mod signer;
 
@@ -141,6 +142,11 @@ impl KeyStore {
         Self {
             dir: dir.to_path_buf(),
         }
+    }
+
+    /// The keys directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     fn io(&self, e: std::io::Error) -> KeyError {
