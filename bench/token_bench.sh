@@ -1,39 +1,48 @@
 #!/usr/bin/env bash
 # Token-endpoint throughput benchmark for wvs-auth. See bench/README.md.
 #
-# Builds the release binary, seeds a throw-away database with SEED_TOKENS deploy tokens through
-# the CLI, measures `openssl speed rsa2048` (or ecdsap256) sign/s on this machine, then loads
-# GET /jwt/auth with wrk (bench/token.lua) and prints tokens/s, p50, p99, peak RSS and
-# ratio = tokens/s ÷ openssl sign/s. Exits non-zero on any failure (build, seeding, a non-200
-# answer, a socket error, a leaked secret), never because the ratio is low.
+# Builds the release binary and seeds a throw-away database with SEED_TOKENS deploy tokens
+# through the CLI. Then, for each log level (warn, then info), it starts the server once, checks
+# one answer with curl and runs ROUNDS rounds of: `openssl speed rsa2048` (or ecdsap256) sign/s
+# with OpenSSL's default kernel and, for RS256 on x86_64 CPUs with avx2, adx, bmi1 and bmi2, once
+# more with the AVX2 RSAZ kernel (OPENSSL_ia32cap clears ADX); then wrk on GET /jwt/auth
+# (bench/token.lua). Each round gives tokens/s, p50, p99, ratio = tokens/s ÷ openssl sign/s of
+# the same round and ratio_same_kernel = tokens/s ÷ the faster kernel's sign/s; the summary
+# prints the rounds and their medians, and the closed-loop latency floor C/X. Exits non-zero on
+# any failure (build, seeding, a non-200 answer, a socket error, a leaked secret), never because
+# the ratio is low.
 #
 # Environment:
 #   KEY_ALG=RS256       signing key algorithm: RS256 (ratio to openssl rsa2048) or ES256 (to ecdsap256)
-#   DURATION=20s        wrk duration of the main (RUST_LOG=warn) run
+#   ROUNDS=3            openssl + wrk rounds per log level, against one server
+#   DURATION=20s        wrk duration of each round of the main (RUST_LOG=warn) run
 #   CONNECTIONS=64      wrk connections
 #   THREADS=2           wrk threads
 #   INFO_RUN=1          also run with RUST_LOG=info (the per-request log line); 0 to skip
 #   INFO_DURATION=$DURATION
+#   WRK_CHECK=status    status: wrk counts answers that are not 2xx/3xx; bodies: token.lua also
+#                       looks at every body for an access_token (more wrk CPU)
 #   SEED_TOKENS=10000   deploy tokens in the database besides the one used for the load
 #   SEED_JOBS=2         parallel `token create` calls (xargs -P)
 #   SEED_BUDGET_SECS=120  if the first 1,000 project a longer seeding, the rest is spread over
 #                       several groups/projects with SEED_FAST_JOBS parallel calls
 #   SEED_FAST_JOBS=2×CPUs
-#   OPENSSL_SECONDS=10  `openssl speed -seconds` (sign and verify each take this long)
+#   OPENSSL_SECONDS=5   `openssl speed -seconds` (sign and verify each take this long)
 #   OPENSSL_MULTI=CPUs  `openssl speed -multi`
 #   OPENSSL_ELAPSED=0   1 adds -elapsed (wall clock instead of CPU time as openssl's divisor)
-#   OPENSSL_AFTER=1     measure openssl again after the load, to show how stable the baseline is
 #   KEEP_WORKDIR=0      1 keeps the temp dir (database, logs, wrk output) for inspection
 #   WVS_AUTH_WORKERS    passed through to `serve` (default there: number of CPUs)
+#   WVS_AUTH_BIN        benchmark this prebuilt binary; no cargo build
 set -euo pipefail
 
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-20s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
 INFO_RUN=${INFO_RUN:-1}
-# bodies: token.lua checks every answer for an access_token; status: wrk only counts
-# non-2xx/3xx answers (lighter on the shared cores). See bench/README.md.
-WRK_CHECK=${WRK_CHECK:-bodies}
+# status: wrk only counts non-2xx/3xx answers (lighter on the shared cores); bodies: token.lua
+# checks every answer for an access_token. See bench/README.md.
+WRK_CHECK=${WRK_CHECK:-status}
 INFO_DURATION=${INFO_DURATION:-$DURATION}
 SEED_TOKENS=${SEED_TOKENS:-10000}
 SEED_JOBS=${SEED_JOBS:-2}
@@ -46,10 +55,12 @@ case $KEY_ALG in
   ES256) OPENSSL_ALG=ecdsap256 ;;
   *) echo "KEY_ALG must be RS256 or ES256" >&2; exit 2 ;;
 esac
-OPENSSL_SECONDS=${OPENSSL_SECONDS:-10}
+OPENSSL_SECONDS=${OPENSSL_SECONDS:-5}
 OPENSSL_MULTI=${OPENSSL_MULTI:-$CPUS}
 OPENSSL_ELAPSED=${OPENSSL_ELAPSED:-0}
-OPENSSL_AFTER=${OPENSSL_AFTER:-1}
+# Clears the ADX bit (CPUID 7 EBX bit 19): OpenSSL then signs RSA-2048 with the AVX2 RSAZ
+# kernel instead of the MULX/ADX one.
+OPENSSL_AVX2_CAP="~0:~0x80000"
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}
 
 SERVICE=container_registry
@@ -69,7 +80,9 @@ die() {
 }
 
 # Only the workers setting is taken from the caller's environment: a stray WVS_AUTH_CONFIG,
-# WVS_AUTH_SERVICE or WVS_AUTH_LISTEN must not change what is measured.
+# WVS_AUTH_SERVICE or WVS_AUTH_LISTEN must not change what is measured. WVS_AUTH_BIN is the
+# script's own setting; it is read before the loop clears it.
+PREBUILT_BIN=${WVS_AUTH_BIN:-}
 while read -r var; do
   [[ $var == WVS_AUTH_WORKERS ]] || unset "$var"
 done < <(compgen -e | grep '^WVS_AUTH_' || true)
@@ -77,9 +90,13 @@ done < <(compgen -e | grep '^WVS_AUTH_' || true)
 [[ $SEED_TOKENS =~ ^[0-9]+$ ]] || die "SEED_TOKENS must be a number"
 [[ $CONNECTIONS =~ ^[0-9]+$ && $THREADS =~ ^[0-9]+$ ]] || die "CONNECTIONS and THREADS must be numbers"
 ((CONNECTIONS >= THREADS)) || die "CONNECTIONS must be >= THREADS (wrk needs one connection per thread)"
+[[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a number >= 1"
+[[ $OPENSSL_SECONDS =~ ^[1-9][0-9]*$ ]] || die "OPENSSL_SECONDS must be a whole number of seconds >= 1"
+[[ $WRK_CHECK == status || $WRK_CHECK == bodies ]] || die "WRK_CHECK must be status or bodies"
 
 # ---------------------------------------------------------------- tools
-for tool in cargo curl openssl awk xargs; do
+[[ -n $PREBUILT_BIN ]] || command -v cargo >/dev/null || die "cargo is not installed"
+for tool in curl openssl awk xargs; do
   command -v "$tool" >/dev/null || die "$tool is not installed"
 done
 if ! command -v wrk >/dev/null; then
@@ -115,9 +132,10 @@ trap 'exit 143' TERM
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $CPUS CPUs (numbers mean little on a busy machine)"
 
 # ---------------------------------------------------------------- build
-if [[ -n ${WVS_AUTH_BIN:-} ]]; then
+if [[ -n $PREBUILT_BIN ]]; then
   # A prebuilt binary (e.g. the previous commit's, for an A/B in one run): no build.
-  BIN=$WVS_AUTH_BIN
+  BIN=$PREBUILT_BIN
+  log "no build: benchmarking WVS_AUTH_BIN=$BIN"
 else
   log "cargo build --release"
   (cd "$REPO" && cargo build --release --quiet) || die "cargo build --release failed"
@@ -215,12 +233,44 @@ log "seeded $SEED_TOKENS tokens in ${SEED_SECS}s ($SEED_MODE)"
 openssl_args=(speed -multi "$OPENSSL_MULTI" -seconds "$OPENSSL_SECONDS")
 if [[ $OPENSSL_ELAPSED == 1 ]]; then openssl_args+=(-elapsed); fi
 
-# openssl_sign_per_s NAME: runs openssl speed for the key's algorithm and prints its sign/s.
+# The second baseline, with the AVX2 RSAZ kernel: only where it exists and OpenSSL would not
+# pick it by itself (RSA-2048 on x86_64 with AVX2, and ADX/BMI making it prefer MULX/ADX).
+AVX2_KERNEL=0
+if [[ $KEY_ALG != RS256 ]]; then
+  AVX2_NOTE="not measured (KEY_ALG=$KEY_ALG; the kernel choice concerns RSA)"
+elif [[ $(uname -m) != x86_64 ]]; then
+  AVX2_NOTE="not measured ($(uname -m), not x86_64)"
+else
+  cpu_flags=" $(awk -F': ' '/^flags/ { print $2; exit }' /proc/cpuinfo) "
+  missing=""
+  for flag in avx2 adx bmi1 bmi2; do
+    [[ $cpu_flags == *" $flag "* ]] || missing+=" $flag"
+  done
+  if [[ -z $missing ]]; then
+    AVX2_KERNEL=1
+    AVX2_NOTE="OPENSSL_ia32cap=$OPENSSL_AVX2_CAP (ADX cleared: AVX2 RSAZ instead of MULX/ADX)"
+  else
+    AVX2_NOTE="not measured (CPU flags lack$missing)"
+  fi
+fi
+CALLER_IA32CAP=${OPENSSL_ia32cap:-}
+if [[ -n $CALLER_IA32CAP ]]; then
+  log "OPENSSL_ia32cap=$CALLER_IA32CAP is set: it applies to the server and to the default openssl baseline"
+fi
+
+run_openssl() { openssl "${openssl_args[@]}" "$OPENSSL_ALG" >"$1" 2>"$2"; }
+
+# openssl_sign_per_s NAME KERNEL: runs openssl speed for the key's algorithm with OpenSSL's
+# default kernel (KERNEL=default) or the AVX2 RSAZ one (avx2) and prints its sign/s.
 openssl_sign_per_s() {
-  local out=$WORK/openssl-$1.out err=$WORK/openssl-$1.err rate
-  log "openssl ${openssl_args[*]} $OPENSSL_ALG ($1, takes ~$((2 * OPENSSL_SECONDS))s)"
-  openssl "${openssl_args[@]}" "$OPENSSL_ALG" >"$out" 2>"$err" ||
-    die "openssl speed failed: $(tail -n 3 "$err")"
+  local name=$1 kernel=$2 out=$WORK/openssl-$1.out err=$WORK/openssl-$1.err rate
+  log "openssl ${openssl_args[*]} $OPENSSL_ALG ($name, $kernel kernel, takes ~$((2 * OPENSSL_SECONDS))s)"
+  if [[ $kernel == avx2 ]]; then
+    OPENSSL_ia32cap=$OPENSSL_AVX2_CAP run_openssl "$out" "$err" ||
+      die "openssl speed failed: $(tail -n 3 "$err")"
+  else
+    run_openssl "$out" "$err" || die "openssl speed failed: $(tail -n 3 "$err")"
+  fi
   # OpenSSL 3.x prints
   #                   sign    verify    sign/s verify/s
   #   rsa 2048 bits 0.000200s 0.000012s   5009.0  82128.0
@@ -231,11 +281,9 @@ openssl_sign_per_s() {
     alg == "ecdsap256" && /ecdsa \(nistp256\)/ { print $(NF - 1); exit }
   ' "$out")
   [[ $rate =~ ^[0-9]+(\.[0-9]+)?$ ]] || die "cannot find $OPENSSL_ALG sign/s in openssl output: $(cat "$out")"
-  log "openssl $OPENSSL_ALG sign/s ($1): $rate"
+  log "openssl $OPENSSL_ALG sign/s ($name, $kernel kernel): $rate"
   printf '%s' "$rate"
 }
-
-SIGN_PER_S=$(openssl_sign_per_s before)
 
 # ---------------------------------------------------------------- load runs
 b64url_decode() {
@@ -245,7 +293,11 @@ b64url_decode() {
   base64 -d <<<"$s" 2>/dev/null
 }
 
-declare -A RPS P50 P99 RSS RESPONSES LOGLINES SRV_US WRK_US BUSY_PCT
+# Per log level (key: warn, info): peak RSS, log lines, duration.
+declare -A RSS LOGLINES LEVEL_DURATION
+# Per round (key: LEVEL.ROUND, e.g. warn.2).
+declare -A SIGN SIGN_AVX2 RPS P50_US P99_US RESPONSES RATIO RATIO_SK SRV_US WRK_US BUSY_PCT
+LEVELS=()
 # CPU time in clock ticks: utime+stime of one process, and busy (non-idle) time of the
 # whole machine from /proc/stat.
 proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
@@ -253,121 +305,226 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/s
 total_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
 HZ=$(getconf CLK_TCK)
 
-# run_load LABEL RUST_LOG DURATION
-run_load() {
-  local label=$1 rust_log=$2 duration=$3 port url slog i code body jwt payload out check lat
+# run_round LEVEL ROUND URL DURATION SERVER_LOG: the openssl baseline(s), then one wrk run
+# against the running server. Fails the whole run on any bad answer or socket error.
+run_round() {
+  local level=$1 round=$2 url=$3 duration=$4 slog=$5
+  local key=$level.$round tag="[$level round $round/$ROUNDS]" out check lat rate n sign_max
+  # Both kernels just before the load; their order alternates between rounds so that a
+  # machine speeding up or slowing down does not favour one of them.
+  if ((AVX2_KERNEL && round % 2 == 0)); then
+    rate=$(openssl_sign_per_s "$key-avx2" avx2)
+    SIGN_AVX2[$key]=$rate
+    rate=$(openssl_sign_per_s "$key" default)
+    SIGN[$key]=$rate
+  else
+    rate=$(openssl_sign_per_s "$key" default)
+    SIGN[$key]=$rate
+    if ((AVX2_KERNEL)); then
+      rate=$(openssl_sign_per_s "$key-avx2" avx2)
+      SIGN_AVX2[$key]=$rate
+    fi
+  fi
+
+  out=$WORK/wrk-$key.out
+  log "$tag wrk -t $THREADS -c $CONNECTIONS -d $duration --latency"
+  local srv0 busy0 total0 srv1 busy1 total1
+  srv0=$(proc_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
+  if ! WVS_BENCH_USER=$LOAD_USER WVS_BENCH_SECRET=$LOAD_SECRET WVS_BENCH_SERVICE=$SERVICE \
+    WVS_BENCH_SCOPE=$SCOPE WVS_BENCH_CHECK=$WRK_CHECK /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$key" \
+    wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
+    -s "$LUA" "$url" >"$out" 2>&1; then
+    cat "$out" >&2
+    die "$tag wrk failed"
+  fi
+  srv1=$(proc_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks)
+  sed 's/^/    /' "$out" >&2
+  kill -0 "$SERVER_PID" 2>/dev/null || die "$tag server died during the run: $(tail -n 5 "$slog")"
+
+  check=$(grep '^wrk-check:' "$out") || die "$tag token.lua printed no check line"
+  lat=$(grep '^wrk-latency-us:' "$out") || die "$tag token.lua printed no latency line"
+  RESPONSES[$key]=$(sed -n 's/.* responses=\([0-9]*\).*/\1/p' <<<"$check")
+  RPS[$key]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+  # token.lua's figures come from the same histogram as wrk's --latency table, in microseconds.
+  P50_US[$key]=$(sed -n 's/.*p50=\([0-9]*\).*/\1/p' <<<"$lat")
+  P99_US[$key]=$(sed -n 's/.*p99=\([0-9]*\).*/\1/p' <<<"$lat")
+
+  [[ -n ${RPS[$key]} ]] || die "$tag no Requests/sec in wrk output"
+  n=${RESPONSES[$key]:-0}
+  ((n > 0)) || die "$tag no responses at all"
+  [[ $check == *" non200=0 "* ]] || die "$tag non-200 answers: $check"
+  [[ $check == *" bad_body=0 "* ]] || die "$tag 200 answers without access_token: $check"
+  [[ $check == *"errors=connect:0,read:0,write:0,timeout:0"* ]] || die "$tag socket errors: $check"
+
+  # CPU per token: the server's and wrk's (both share the machine's cores), and how busy
+  # the whole machine was meanwhile (anything above server + wrk is someone else).
+  SRV_US[$key]=$(awk -v t=$((srv1 - srv0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }')
+  WRK_US[$key]=$(awk -v n="$n" '{ printf "%.0f", ($1 + $2) / n * 1e6 }' "$WORK/wrk-time-$key")
+  BUSY_PCT[$key]=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { if (t) printf "%.0f", b / t * 100 }')
+
+  RATIO[$key]=$(awk -v r="${RPS[$key]}" -v s="${SIGN[$key]}" 'BEGIN { printf "%.4f", r / s }')
+  if [[ -n ${SIGN_AVX2[$key]:-} ]]; then
+    sign_max=$(awk -v a="${SIGN[$key]}" -v b="${SIGN_AVX2[$key]}" 'BEGIN { print (b > a ? b : a) }')
+    RATIO_SK[$key]=$(awk -v r="${RPS[$key]}" -v s="$sign_max" 'BEGIN { printf "%.4f", r / s }')
+  fi
+  log "$tag tokens/s ${RPS[$key]}, p99 $(ms "${P99_US[$key]}") ms, ratio $(fmt2 "${RATIO[$key]}")"
+}
+
+# run_level LEVEL DURATION: one server with RUST_LOG=LEVEL, one checked answer, ROUNDS rounds.
+run_level() {
+  local level=$1 duration=$2 port url slog i code body jwt payload round
+  LEVELS+=("$level")
+  LEVEL_DURATION[$level]=$duration
   port=$(free_port) || die "no free port found"
   url="http://127.0.0.1:$port"
-  slog=$WORK/serve-$label.log
-  log "[$label] wvs-auth serve on 127.0.0.1:$port with RUST_LOG=$rust_log"
+  slog=$WORK/serve-$level.log
+  log "[$level] wvs-auth serve on 127.0.0.1:$port with RUST_LOG=$level"
   # The binary itself, not the wvs function, so that $! is the server's pid.
-  RUST_LOG=$rust_log "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" serve --listen "127.0.0.1:$port" \
+  RUST_LOG=$level "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" serve --listen "127.0.0.1:$port" \
     >"$slog" 2>&1 &
   SERVER_PID=$!
   for i in $(seq 1 300); do
-    kill -0 "$SERVER_PID" 2>/dev/null || die "[$label] server exited at start: $(tail -n 5 "$slog")"
+    kill -0 "$SERVER_PID" 2>/dev/null || die "[$level] server exited at start: $(tail -n 5 "$slog")"
     [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/-/health" || true) == 200 ]] && break
-    ((i < 300)) || die "[$label] /-/health not 200 after 30 s: $(tail -n 5 "$slog")"
+    ((i < 300)) || die "[$level] /-/health not 200 after 30 s: $(tail -n 5 "$slog")"
     sleep 0.1
   done
 
   # One request by hand first: a clear message if credentials or grants are off, and proof
   # that what wrk measures is a real pull,push grant, not an empty-access token.
-  body=$WORK/first-$label.json
+  body=$WORK/first-$level.json
   code=$(curl -s -o "$body" -w '%{http_code}' -u "$LOAD_USER:$LOAD_SECRET" \
     "$url/jwt/auth?service=$SERVICE&scope=$(urlencode "$SCOPE")&account=$(urlencode "$LOAD_USER")") ||
-    die "[$label] curl to /jwt/auth failed"
-  [[ $code == 200 ]] || die "[$label] first token request answered $code: $(head -c 300 "$body")"
+    die "[$level] curl to /jwt/auth failed"
+  [[ $code == 200 ]] || die "[$level] first token request answered $code: $(head -c 300 "$body")"
   jwt=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$body")
   payload=$(b64url_decode "$(cut -d. -f2 <<<"$jwt")")
   grep -q '"actions":\["pull","push"\]' <<<"$payload" ||
-    die "[$label] token does not grant pull,push on bench/app: $payload"
+    die "[$level] token does not grant pull,push on bench/app: $payload"
 
-  out=$WORK/wrk-$label.out
-  log "[$label] wrk -t $THREADS -c $CONNECTIONS -d $duration --latency"
-  local srv0 busy0 total0 srv1 busy1 total1
-  srv0=$(proc_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
-  if ! WVS_BENCH_USER=$LOAD_USER WVS_BENCH_SECRET=$LOAD_SECRET WVS_BENCH_SERVICE=$SERVICE \
-    WVS_BENCH_SCOPE=$SCOPE WVS_BENCH_CHECK=$WRK_CHECK /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$label" \
-    wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
-    -s "$LUA" "$url" >"$out" 2>&1; then
-    cat "$out" >&2
-    die "[$label] wrk failed"
-  fi
-  srv1=$(proc_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks)
-  sed 's/^/    /' "$out" >&2
+  for ((round = 1; round <= ROUNDS; round++)); do
+    run_round "$level" "$round" "$url" "$duration" "$slog"
+  done
 
-  kill -0 "$SERVER_PID" 2>/dev/null || die "[$label] server died during the run: $(tail -n 5 "$slog")"
-  # CPU per token: the server's and wrk's (both share the machine's cores), and how busy
-  # the whole machine was meanwhile (anything above server + wrk is someone else).
-  local n
-  n=$(sed -n 's/.* responses=\([0-9]*\).*/\1/p' <<<"$(grep '^wrk-check:' "$out")")
-  if ((${n:-0} > 0)); then
-    SRV_US[$label]=$(awk -v t=$((srv1 - srv0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }')
-    WRK_US[$label]=$(awk '{ print $1 + $2 }' "$WORK/wrk-time-$label" | awk -v n="$n" '{ printf "%.0f", $1 / n * 1e6 }')
-  fi
-  BUSY_PCT[$label]=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { if (t) printf "%.0f", b / t * 100 }')
-  RSS[$label]=$(awk '/^VmHWM:/ { print $2 " " $3 }' "/proc/$SERVER_PID/status")
+  RSS[$level]=$(awk '/^VmHWM:/ { print $2 " " $3 }' "/proc/$SERVER_PID/status")
   stop_server
-
-  check=$(grep '^wrk-check:' "$out") || die "[$label] token.lua printed no check line"
-  lat=$(grep '^wrk-latency-us:' "$out") || die "[$label] token.lua printed no latency line"
-  RESPONSES[$label]=$(sed -n 's/.* responses=\([0-9]*\).*/\1/p' <<<"$check")
-  RPS[$label]=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-  # wrk's own --latency table (with units), falling back to token.lua's microseconds.
-  P50[$label]=$(awk '$1 == "50%" { print $2; exit }' "$out")
-  P99[$label]=$(awk '$1 == "99%" { print $2; exit }' "$out")
-  [[ -n ${P50[$label]} ]] || P50[$label]="$(sed -n 's/.*p50=\([0-9]*\).*/\1/p' <<<"$lat")us"
-  [[ -n ${P99[$label]} ]] || P99[$label]="$(sed -n 's/.*p99=\([0-9]*\).*/\1/p' <<<"$lat")us"
-  LOGLINES[$label]=$(grep -c ' token ip=' "$slog" || true)
-
-  [[ -n ${RPS[$label]} ]] || die "[$label] no Requests/sec in wrk output"
-  ((${RESPONSES[$label]:-0} > 0)) || die "[$label] no responses at all"
-  [[ $check == *" non200=0 "* ]] || die "[$label] non-200 answers: $check"
-  [[ $check == *" bad_body=0 "* ]] || die "[$label] 200 answers without access_token: $check"
-  [[ $check == *"errors=connect:0,read:0,write:0,timeout:0"* ]] || die "[$label] socket errors: $check"
+  LOGLINES[$level]=$(grep -c ' token ip=' "$slog" || true)
   if grep -qF -- "$LOAD_SECRET" "$slog"; then
-    die "[$label] the deploy-token secret appears in the server log (SPEC §1: never logged)"
+    die "[$level] the deploy-token secret appears in the server log (SPEC §1: never logged)"
   fi
 }
 
-run_load warn warn "$DURATION"
-if [[ $INFO_RUN == 1 ]]; then
-  run_load info info "$INFO_DURATION"
-fi
+# median FORMAT VALUE...: the median of the numeric VALUEs (the mean of the middle two for an
+# even count) printed with FORMAT, or "-" if there is none.
+median() {
+  local fmt=$1
+  shift
+  printf '%s\n' "$@" | awk -v fmt="$fmt" '
+    /^[0-9]+(\.[0-9]+)?$/ { v[++n] = $1 + 0 }
+    END {
+      if (!n) { print "-"; exit }
+      for (i = 2; i <= n; i++) {
+        x = v[i]
+        for (j = i - 1; j >= 1 && v[j] > x; j--) v[j + 1] = v[j]
+        v[j + 1] = x
+      }
+      printf fmt "\n", (n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2)
+    }'
+}
+# ms MICROSECONDS: milliseconds with 2 decimals ("-" stays "-").
+ms() { awk -v u="$1" 'BEGIN { if (u ~ /^[0-9.]+$/) printf "%.2f", u / 1000; else printf "-" }'; }
+# fmt2 NUMBER: 2 decimals ("-" or empty gives "-").
+fmt2() { awk -v x="${1:-}" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.2f", x; else printf "-" }'; }
 
-SIGN_AFTER=""
-if [[ $OPENSSL_AFTER == 1 ]]; then
-  SIGN_AFTER=$(openssl_sign_per_s after)
+run_level warn "$DURATION"
+if [[ $INFO_RUN == 1 ]]; then
+  run_level info "$INFO_DURATION"
 fi
 
 # ---------------------------------------------------------------- summary
-ratio() { awk -v r="$1" -v s="$SIGN_PER_S" 'BEGIN { printf "%.2f", r / s }'; }
+# Medians per level (key: LEVEL).
+declare -A M_RPS M_P50 M_P99 M_SIGN M_SIGN_AVX2 M_RATIO M_RATIO_SK M_SRV M_WRK M_BUSY M_FLOOR
+declare -A SIGN_RANGE ALL_RESPONSES AVX2_SUFFIX
+for level in "${LEVELS[@]}"; do
+  declare -a rps=() p50=() p99=() sign=() sign_avx2=() ratio=() ratio_sk=() srv=() wrk=() busy=()
+  total=0
+  for ((round = 1; round <= ROUNDS; round++)); do
+    key=$level.$round
+    rps+=("${RPS[$key]}") p50+=("${P50_US[$key]}") p99+=("${P99_US[$key]}")
+    sign+=("${SIGN[$key]}") sign_avx2+=("${SIGN_AVX2[$key]:-}")
+    ratio+=("${RATIO[$key]}") ratio_sk+=("${RATIO_SK[$key]:-}")
+    srv+=("${SRV_US[$key]:-}") wrk+=("${WRK_US[$key]:-}") busy+=("${BUSY_PCT[$key]:-}")
+    total=$((total + ${RESPONSES[$key]}))
+  done
+  ALL_RESPONSES[$level]=$total
+  M_RPS[$level]=$(median '%.2f' "${rps[@]}")
+  M_P50[$level]=$(median '%.0f' "${p50[@]}")
+  M_P99[$level]=$(median '%.0f' "${p99[@]}")
+  M_SIGN[$level]=$(median '%.1f' "${sign[@]}")
+  M_SIGN_AVX2[$level]=$(median '%.1f' "${sign_avx2[@]}")
+  M_RATIO[$level]=$(median '%.4f' "${ratio[@]}")
+  M_RATIO_SK[$level]=$(median '%.4f' "${ratio_sk[@]}")
+  M_SRV[$level]=$(median '%.0f' "${srv[@]}")
+  M_WRK[$level]=$(median '%.0f' "${wrk[@]}")
+  M_BUSY[$level]=$(median '%.0f' "${busy[@]}")
+  # Closed loop (Little's law): C connections, X tokens/s, mean latency = C/X.
+  M_FLOOR[$level]=$(awk -v c="$CONNECTIONS" -v x="${M_RPS[$level]}" 'BEGIN { printf "%.2f", c / x * 1000 }')
+  if [[ ${M_SIGN_AVX2[$level]} == - ]]; then
+    AVX2_SUFFIX[$level]=""
+  else
+    AVX2_SUFFIX[$level]="; avx2 kernel ${M_SIGN_AVX2[$level]} median"
+  fi
+  SIGN_RANGE[$level]=$(printf '%s\n' "${sign[@]}" | awk '
+    NR == 1 || $1 < lo { lo = $1 } NR == 1 || $1 > hi { hi = $1 }
+    END { printf "%.0f..%.0f (spread %.0f%% of the lower)", lo, hi, (hi - lo) / lo * 100 }')
+done
+# For p99 <= 10 ms a closed loop of C connections needs X >= C / 0.010 tokens/s, that is
+# C / 0.010 / 0.9 sign/s at ratio 0.9.
+NEED_RPS=$(awk -v c="$CONNECTIONS" 'BEGIN { printf "%.0f", c / 0.010 }')
+NEED_SIGN=$(awk -v c="$CONNECTIONS" 'BEGIN { printf "%.0f", c / 0.010 / 0.9 }')
+if [[ $WRK_CHECK == bodies ]]; then ANSWERS="all 200 with an access_token"; else ANSWERS="all 2xx/3xx"; fi
 
 {
   echo
   echo "=== wvs-auth token benchmark ==="
-  echo "machine        : $CPUS CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-  echo "seeding        : $SEED_TOKENS deploy tokens in ${SEED_SECS}s ($SEED_MODE)"
-  echo "openssl sign/s : $SIGN_PER_S  (openssl ${openssl_args[*]} $OPENSSL_ALG, before the load; the ratio uses this)"
-  if [[ -n $SIGN_AFTER ]]; then
-    echo "openssl after  : $SIGN_AFTER  ($(awk -v a="$SIGN_PER_S" -v b="$SIGN_AFTER" 'BEGIN {
-      d = (b - a) / a * 100; printf "%+.0f%%", d
-      if (d > 15 || d < -15) printf "; UNSTABLE baseline: the machine was not quiet, ratios are unreliable" }'))"
-  fi
-  echo "load           : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER (answers checked: $WRK_CHECK)"
-  for label in warn info; do
-    [[ -n ${RPS[$label]:-} ]] || continue
-    echo "--- RUST_LOG=$label ($([[ $label == warn ]] && echo "$DURATION" || echo "$INFO_DURATION"))"
-    echo "tokens/s       : ${RPS[$label]}  (${RESPONSES[$label]} responses, all 200)"
-    echo "p50 / p99      : ${P50[$label]} / ${P99[$label]}"
-    echo "ratio          : $(ratio "${RPS[$label]}")  (tokens/s ÷ openssl sign/s; target ≥ 0.70, later ≥ 0.90)"
-    echo "server peak RSS: ${RSS[$label]}  (VmHWM)"
-    echo "CPU per token  : server ${SRV_US[$label]:-?} us, wrk ${WRK_US[$label]:-?} us; all $CPUS CPUs ${BUSY_PCT[$label]:-?}% busy during the run"
-    echo "per-request log: ${LOGLINES[$label]} lines"
+  echo "machine          : $CPUS CPUs, $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+  [[ -z $CALLER_IA32CAP ]] || echo "OPENSSL_ia32cap  : $CALLER_IA32CAP from the environment (server and default openssl baseline)"
+  echo "seeding          : $SEED_TOKENS deploy tokens in ${SEED_SECS}s ($SEED_MODE)"
+  echo "openssl          : openssl ${openssl_args[*]} $OPENSSL_ALG before each round's wrk run (server idle)"
+  echo "avx2 kernel      : $AVX2_NOTE"
+  echo "load             : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER (answers checked: $WRK_CHECK)"
+  for level in "${LEVELS[@]}"; do
+    echo "--- RUST_LOG=$level: one server, $ROUNDS round(s) of openssl then wrk -d ${LEVEL_DURATION[$level]}"
+    printf '%5s %9s %9s %9s %7s %7s %6s %6s %6s %6s %5s\n' \
+      round openssl avx2 tokens/s 'p50 ms' 'p99 ms' ratio same-k 'srv us' 'wrk us' busy
+    for ((round = 1; round <= ROUNDS; round++)); do
+      key=$level.$round
+      printf '%5s %9.0f %9s %9.0f %7s %7s %6s %6s %6s %6s %5s\n' "$round" "${SIGN[$key]}" \
+        "$(awk -v x="${SIGN_AVX2[$key]:--}" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.0f", x; else printf "-" }')" \
+        "${RPS[$key]}" "$(ms "${P50_US[$key]}")" "$(ms "${P99_US[$key]}")" "$(fmt2 "${RATIO[$key]}")" \
+        "$(fmt2 "${RATIO_SK[$key]:-}")" "${SRV_US[$key]:--}" "${WRK_US[$key]:--}" "${BUSY_PCT[$key]:--}%"
+    done
+    echo "tokens/s         : ${M_RPS[$level]} median  (${ALL_RESPONSES[$level]} responses in all, $ANSWERS)"
+    echo "ratio            : $(fmt2 "${M_RATIO[$level]}") median  (tokens/s ÷ openssl sign/s of the same round; target ≥ 0.70, later ≥ 0.90)"
+    if [[ ${M_RATIO_SK[$level]} == - ]]; then
+      echo "ratio_same_kernel: -  (see avx2 kernel above)"
+    else
+      echo "ratio_same_kernel: $(fmt2 "${M_RATIO_SK[$level]}") median  (tokens/s ÷ the faster of the two openssl kernels)"
+    fi
+    echo "p50 / p99        : $(ms "${M_P50[$level]}") / $(ms "${M_P99[$level]}") ms median"
+    echo "p99 floor (C/X)  : ${M_FLOOR[$level]} ms  (mean latency of $CONNECTIONS connections at the median tokens/s; p99 ≤ 10 ms needs ≥ $NEED_RPS tokens/s = $NEED_SIGN sign/s at ratio 0.9)"
+    echo "openssl sign/s   : ${M_SIGN[$level]} median, ${SIGN_RANGE[$level]}${AVX2_SUFFIX[$level]}"
+    echo "server peak RSS  : ${RSS[$level]}  (VmHWM)"
+    echo "CPU per token    : server ${M_SRV[$level]} us, wrk ${M_WRK[$level]} us (medians); all $CPUS CPUs ${M_BUSY[$level]}% busy during the runs"
+    echo "per-request log  : ${LOGLINES[$level]} lines"
   done
-  for label in warn info; do
-    [[ -n ${RPS[$label]:-} ]] || continue
-    echo "RESULT log=$label tokens_per_s=${RPS[$label]} p50=${P50[$label]} p99=${P99[$label]} openssl_sign_per_s=$SIGN_PER_S openssl_sign_per_s_after=${SIGN_AFTER:--} ratio=$(ratio "${RPS[$label]}") peak_rss_kb=${RSS[$label]%% *} seed_secs=$SEED_SECS server_cpu_us=${SRV_US[$label]:-} wrk_cpu_us=${WRK_US[$label]:-} machine_busy_pct=${BUSY_PCT[$label]:-}"
+  for level in "${LEVELS[@]}"; do
+    for ((round = 1; round <= ROUNDS; round++)); do
+      key=$level.$round
+      echo "ROUND log=$level round=$round tokens_per_s=${RPS[$key]} p99=$(ms "${P99_US[$key]}")ms openssl=${SIGN[$key]} openssl_avx2=${SIGN_AVX2[$key]:--} ratio=$(fmt2 "${RATIO[$key]}") ratio_same_kernel=$(fmt2 "${RATIO_SK[$key]:-}") p50=$(ms "${P50_US[$key]}")ms server_cpu_us=${SRV_US[$key]:-} wrk_cpu_us=${WRK_US[$key]:-} machine_busy_pct=${BUSY_PCT[$key]:-}"
+    done
+  done
+  for level in "${LEVELS[@]}"; do
+    echo "RESULT log=$level rounds=$ROUNDS tokens_per_s=${M_RPS[$level]} p50=$(ms "${M_P50[$level]}")ms p99=$(ms "${M_P99[$level]}")ms p99_floor_ms=${M_FLOOR[$level]} openssl_sign_per_s=${M_SIGN[$level]} openssl_avx2_sign_per_s=${M_SIGN_AVX2[$level]} ratio=$(fmt2 "${M_RATIO[$level]}") ratio_same_kernel=$(fmt2 "${M_RATIO_SK[$level]}") peak_rss_kb=${RSS[$level]%% *} seed_secs=$SEED_SECS server_cpu_us=${M_SRV[$level]} wrk_cpu_us=${M_WRK[$level]} machine_busy_pct=${M_BUSY[$level]}"
   done
 }
