@@ -98,15 +98,16 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     let keys = ctx.keys();
     // First of all: choosing the AVX2 kernel means executing this program again, which
     // would drop a bound socket, an open database and running threads.
-    let exe = std::env::current_exe()
-        .map_err(|e| Error::Config(format!("cannot find this program's path: {e}")))?;
-    let kernel = rsa_kernel::apply(
-        config.rsa_kernel,
-        &keys,
-        config.signing_alg,
-        config.workers,
-        &exe,
-    );
+    let kernel = match std::env::current_exe() {
+        Ok(exe) => rsa_kernel::apply(
+            config.rsa_kernel,
+            &keys,
+            config.signing_alg,
+            config.workers,
+            &exe,
+        ),
+        Err(e) => rsa_kernel::Decision::ProbeFailed(format!("cannot find this program: {e}")),
+    };
     log::info!("RSA signing kernel: {kernel}");
     // Bind next: a bad or busy address fails before anything is created on disk.
     let listener = std::net::TcpListener::bind(&config.listen)
