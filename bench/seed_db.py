@@ -38,7 +38,9 @@ import sqlite3
 import sys
 import time
 
-KNOWN_SCHEMA_VERSIONS = {2}
+# 3 added users, memberships, PATs, sessions, audit events and deploy_tokens.sealed_secret,
+# which stays NULL for every token not named wvs-deploy-token: the rows written here are unchanged.
+KNOWN_SCHEMA_VERSIONS = {2, 3}
 SCOPE_SETS = [
     "read_registry",
     "read_registry,write_registry",
