@@ -116,8 +116,16 @@ async fn handle(
             let push = op == GitOperation::Write;
             backend(ctx, &principal, &project, route, query, None, push).await
         }
-        Endpoint::UploadPack => {
-            let (principal, project) = authorize(ctx, &route.repo, GitOperation::Read)?;
+        Endpoint::UploadPack | Endpoint::ReceivePack => {
+            // Receive-pack: developers and up (SPEC §2, issue 6); deploy tokens are
+            // read-only, anonymous callers get 401 so git asks for credentials.
+            let push = route.endpoint == Endpoint::ReceivePack;
+            let op = if push {
+                GitOperation::Write
+            } else {
+                GitOperation::Read
+            };
+            let (principal, project) = authorize(ctx, &route.repo, op)?;
             backend(
                 ctx,
                 &principal,
@@ -125,22 +133,7 @@ async fn handle(
                 route,
                 String::new(),
                 Some(payload),
-                false,
-            )
-            .await
-        }
-        Endpoint::ReceivePack => {
-            // Developers and up (SPEC §2, issue 6); deploy tokens are read-only, anonymous
-            // callers get 401 so git asks for credentials.
-            let (principal, project) = authorize(ctx, &route.repo, GitOperation::Write)?;
-            backend(
-                ctx,
-                &principal,
-                &project,
-                route,
-                String::new(),
-                Some(payload),
-                true,
+                push,
             )
             .await
         }
