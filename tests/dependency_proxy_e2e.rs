@@ -57,20 +57,7 @@ impl Upstream {
         hub.cli_ok(&["project", "create", "library"]);
         let login = hub.token(&["--project", "library"], RW, &[]);
         let auth = hub.serve(&[]);
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/registry/config.yml");
-        let registry = RegistryProcess::start(
-            &config,
-            &[
-                (
-                    "REGISTRY_AUTH_TOKEN_REALM",
-                    format!("{}/jwt/auth", auth.url),
-                ),
-                (
-                    "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE",
-                    hub.bundle().display().to_string(),
-                ),
-            ],
-        );
+        let registry = RegistryProcess::trusting(&hub, &auth, &[]);
         Self {
             registry,
             _hub_auth: Some((auth, hub)),
@@ -126,20 +113,11 @@ impl Fixture {
         let auth = env.serve(&["--proxy-registry", &cache_url]);
         let config =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dependency-proxy/config.yml");
-        let mut overrides = vec![
-            (
-                "REGISTRY_PROXY_REMOTEURL",
-                format!("http://{}", upstream.registry.host),
-            ),
-            (
-                "REGISTRY_AUTH_TOKEN_REALM",
-                format!("{}/jwt/auth", auth.url),
-            ),
-            (
-                "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE",
-                env.bundle().display().to_string(),
-            ),
-        ];
+        let mut overrides = trust(&env, &auth);
+        overrides.push((
+            "REGISTRY_PROXY_REMOTEURL",
+            format!("http://{}", upstream.registry.host),
+        ));
         if let (Some(login), true) = (&upstream.login, pass_credentials) {
             overrides.push(("REGISTRY_PROXY_USERNAME", login.username.clone()));
             overrides.push(("REGISTRY_PROXY_PASSWORD", login.secret.clone()));

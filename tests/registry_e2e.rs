@@ -6,7 +6,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -23,20 +23,7 @@ const RW: &str = "read_registry,write_registry";
 type Registry = RegistryProcess;
 
 fn start_registry(env: &Env, auth: &Server) -> Registry {
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/registry/config.yml");
-    RegistryProcess::start(
-        &config,
-        &[
-            (
-                "REGISTRY_AUTH_TOKEN_REALM",
-                format!("{}/jwt/auth", auth.url),
-            ),
-            (
-                "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE",
-                env.bundle().display().to_string(),
-            ),
-        ],
-    )
+    RegistryProcess::trusting(env, auth, &[])
 }
 
 /// One installation with the namespaces of SPEC's examples, its server and its registry.

@@ -8,7 +8,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use common::tools::*;
 use common::users::password;
@@ -39,20 +39,10 @@ impl Fixture {
         env.user("boss", None);
         env.member("boss", &["--group", "acme"], "maintainer");
         let auth = env.serve(&[]);
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/registry/config.yml");
-        let registry = RegistryProcess::start(
-            &config,
-            &[
-                (
-                    "REGISTRY_AUTH_TOKEN_REALM",
-                    format!("{}/jwt/auth", auth.url),
-                ),
-                (
-                    "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE",
-                    env.bundle().display().to_string(),
-                ),
-                ("REGISTRY_STORAGE_DELETE_ENABLED", "true".to_string()),
-            ],
+        let registry = RegistryProcess::trusting(
+            &env,
+            &auth,
+            &[("REGISTRY_STORAGE_DELETE_ENABLED", "true".to_string())],
         );
         Self {
             registry,

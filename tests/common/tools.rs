@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use super::{free_port, have, Server, Token};
+use super::{free_port, have, Env, Server, Token};
 
 /// What every registry end-to-end test drives: the real clients, the stock registry, and
 /// the tools that build OCI layouts.
@@ -431,7 +431,30 @@ pub struct RegistryProcess {
     pub storage: tempfile::TempDir,
 }
 
+/// The overrides that make a registry trust `auth`: its realm, and `env`'s key bundle.
+pub fn trust(env: &Env, auth: &Server) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "REGISTRY_AUTH_TOKEN_REALM",
+            format!("{}/jwt/auth", auth.url),
+        ),
+        (
+            "REGISTRY_AUTH_TOKEN_ROOTCERTBUNDLE",
+            env.bundle().display().to_string(),
+        ),
+    ]
+}
+
 impl RegistryProcess {
+    /// `docker-registry serve deploy/registry/config.yml` trusting `auth` (see [`trust`]),
+    /// with `extra` overrides on top.
+    pub fn trusting(env: &Env, auth: &Server, extra: &[(&'static str, String)]) -> Self {
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/registry/config.yml");
+        let mut overrides = trust(env, auth);
+        overrides.extend_from_slice(extra);
+        Self::start(&config, &overrides)
+    }
+
     /// Starts `docker-registry serve config` with `env` overrides (on top of the address,
     /// storage directory and HTTP secret set here) and waits until `GET /` answers.
     pub fn start(config: &Path, env: &[(&str, String)]) -> Self {
