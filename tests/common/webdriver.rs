@@ -3,13 +3,13 @@
 //! with ureq. Only what the settings-page tests use.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use serde_json::{json, Value};
 
-use super::{free_port, have};
+use super::{free_port, have, Server};
 
 /// W3C's key for an element reference in JSON.
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -27,10 +27,10 @@ pub fn require_chromium() {
     }
 }
 
-/// A running chromedriver, in its own process group so the browsers it started die with it.
+/// A running chromedriver, in its own process group so the browsers it started die with it
+/// (a [`Server`] kills its whole group on drop).
 pub struct Driver {
-    child: Child,
-    url: String,
+    process: Server,
 }
 
 impl Driver {
@@ -48,12 +48,15 @@ impl Driver {
             .spawn()
             .expect("spawn chromedriver");
         let driver = Self {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
+            process: Server {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                port,
+            },
         };
         let start = Instant::now();
         loop {
-            let ready = ureq::get(&format!("{}/status", driver.url))
+            let ready = ureq::get(&format!("{}/status", driver.process.url))
                 .timeout(Duration::from_millis(500))
                 .call()
                 .ok()
@@ -84,26 +87,17 @@ impl Driver {
                          format!("--window-size={width},{height}")]
             }
         }}});
-        let v = call(ureq::post(&format!("{}/session", self.url)), Some(caps));
+        let v = call(
+            ureq::post(&format!("{}/session", self.process.url)),
+            Some(caps),
+        );
         let id = v["sessionId"]
             .as_str()
             .unwrap_or_else(|| panic!("no session id in {v}"))
             .to_string();
         Browser {
-            base: format!("{}/session/{id}", self.url),
+            base: format!("{}/session/{id}", self.process.url),
         }
-    }
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
