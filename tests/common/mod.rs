@@ -112,7 +112,16 @@ impl Env {
 
     /// Runs a command that must succeed; returns its stdout.
     pub fn cli_ok(&self, args: &[&str]) -> String {
-        let out = self.cli(args);
+        self.cli_ok_with(&[], args)
+    }
+
+    /// As [`Env::cli_ok`], behind `wrapper` (e.g. faketime) if it is not empty.
+    pub fn cli_ok_with(&self, wrapper: &[&str], args: &[&str]) -> String {
+        let out = self
+            .command(wrapper)
+            .args(args)
+            .output()
+            .expect("run wvs-auth");
         assert!(
             out.status.success(),
             "wvs-auth {args:?} failed: {}",
@@ -137,17 +146,8 @@ impl Env {
         args.extend_from_slice(owner);
         args.extend_from_slice(&["--name", "test", "--scopes", scopes, "--json"]);
         args.extend_from_slice(extra);
-        let out = self
-            .command(wrapper)
-            .args(&args)
-            .output()
-            .expect("run wvs-auth");
-        assert!(
-            out.status.success(),
-            "token create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&self.cli_ok_with(wrapper, &args)).expect("token create --json");
         Token {
             id: v["id"].as_i64().expect("id"),
             username: v["username"].as_str().expect("username").to_string(),

@@ -51,17 +51,8 @@ impl Env {
             "user", "token", "create", user, "--name", "test", "--scopes", scopes, "--json",
         ];
         args.extend_from_slice(extra);
-        let out = self
-            .command(wrapper)
-            .args(&args)
-            .output()
-            .expect("run wvs-auth");
-        assert!(
-            out.status.success(),
-            "user token create failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&self.cli_ok_with(wrapper, &args))
+            .expect("user token create --json");
         let secret = v["token"].as_str().expect("token").to_string();
         assert!(secret.starts_with("wvspat-"), "{secret}");
         Token {
