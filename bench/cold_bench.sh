@@ -87,7 +87,7 @@ kill -0 "$SERVER_PID" 2>/dev/null || die "server died: $(tail -n 5 "$WORK/serve.
 RSS=$(awk '/^VmHWM:/ { print $2 }' "/proc/$SERVER_PID/status")
 stop_server
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
+median_lower() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 {
   echo
   echo "=== wvs-auth cold-path benchmark ==="
@@ -95,9 +95,9 @@ median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { pr
   echo "bursts       : $N requests, ab -c $CONCURRENCY, $ROUNDS rounds; somaxconn $(cat /proc/sys/net/core/somaxconn), tcp_max_syn_backlog $(cat /proc/sys/net/ipv4/tcp_max_syn_backlog)"
   printf '%-12s %-28s %-8s %-22s %-14s %s\n' label "req/s (median)" "p99 ms" "server CPU us/req" "server sys %" "ab CPU us/req"
   for label in cold-token warm-token cold-health; do
-    printf '%-12s %-28s %-8s %-22s %-14s %s\n' "$label" "$(median "${RPS[$label]}") [${RPS[$label]% }]" \
-      "$(median "${P99[$label]}")" "$(median "${SRV_US[$label]}")" "$(median "${SRV_SYS_PCT[$label]}")" "$(median "${AB_US[$label]}")"
+    printf '%-12s %-28s %-8s %-22s %-14s %s\n' "$label" "$(median_lower "${RPS[$label]}") [${RPS[$label]% }]" \
+      "$(median_lower "${P99[$label]}")" "$(median_lower "${SRV_US[$label]}")" "$(median_lower "${SRV_SYS_PCT[$label]}")" "$(median_lower "${AB_US[$label]}")"
   done
   echo "server VmHWM : $RSS kB"
-  echo "RESULT cold_token_rps=$(median "${RPS[cold-token]}") warm_token_rps=$(median "${RPS[warm-token]}") cold_health_rps=$(median "${RPS[cold-health]}") cold_token_p99_ms=$(median "${P99[cold-token]}") cold_server_us_per_req=$(median "${SRV_US[cold-token]}") warm_server_us_per_req=$(median "${SRV_US[warm-token]}") cold_health_server_us_per_req=$(median "${SRV_US[cold-health]}")"
+  echo "RESULT cold_token_rps=$(median_lower "${RPS[cold-token]}") warm_token_rps=$(median_lower "${RPS[warm-token]}") cold_health_rps=$(median_lower "${RPS[cold-health]}") cold_token_p99_ms=$(median_lower "${P99[cold-token]}") cold_server_us_per_req=$(median_lower "${SRV_US[cold-token]}") warm_server_us_per_req=$(median_lower "${SRV_US[warm-token]}") cold_health_server_us_per_req=$(median_lower "${SRV_US[cold-health]}")"
 }

@@ -90,6 +90,9 @@ openssl_rsa_sign_per_s() {
   printf '%s' "$rate"
 }
 
+# median "V1 V2 ...": the middle value, or the mean of the middle two (2 decimals).
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+
 # cpu_ticks PID: utime+stime of a process in clock ticks (USER_HZ).
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 

@@ -208,7 +208,6 @@ done
 SIGN_AFTER=$(openssl_rsa_sign_per_s "$WORK/openssl-after.out")
 log "openssl rsa2048 sign/s after: $SIGN_AFTER"
 
-median() { tr ' ' '\n' <<<"$1" | grep . | sort -n | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 W=$(median "${RPS_LIST[wvs-auth]}")
 P=$(median "${RPS_LIST[peer]}")
 {

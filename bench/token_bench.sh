@@ -414,9 +414,9 @@ run_level() {
   fi
 }
 
-# median FORMAT VALUE...: the median of the numeric VALUEs (the mean of the middle two for an
+# median_fmt FORMAT VALUE...: the median of the numeric VALUEs (the mean of the middle two for an
 # even count) printed with FORMAT, or "-" if there is none.
-median() {
+median_fmt() {
   local fmt=$1
   shift
   printf '%s\n' "$@" | awk -v fmt="$fmt" '
@@ -457,16 +457,16 @@ for level in "${LEVELS[@]}"; do
     total=$((total + ${RESPONSES[$key]}))
   done
   ALL_RESPONSES[$level]=$total
-  M_RPS[$level]=$(median '%.2f' "${rps[@]}")
-  M_P50[$level]=$(median '%.0f' "${p50[@]}")
-  M_P99[$level]=$(median '%.0f' "${p99[@]}")
-  M_SIGN[$level]=$(median '%.1f' "${sign[@]}")
-  M_SIGN_AVX2[$level]=$(median '%.1f' "${sign_avx2[@]}")
-  M_RATIO[$level]=$(median '%.4f' "${ratio[@]}")
-  M_RATIO_SK[$level]=$(median '%.4f' "${ratio_sk[@]}")
-  M_SRV[$level]=$(median '%.0f' "${srv[@]}")
-  M_WRK[$level]=$(median '%.0f' "${wrk[@]}")
-  M_BUSY[$level]=$(median '%.0f' "${busy[@]}")
+  M_RPS[$level]=$(median_fmt '%.2f' "${rps[@]}")
+  M_P50[$level]=$(median_fmt '%.0f' "${p50[@]}")
+  M_P99[$level]=$(median_fmt '%.0f' "${p99[@]}")
+  M_SIGN[$level]=$(median_fmt '%.1f' "${sign[@]}")
+  M_SIGN_AVX2[$level]=$(median_fmt '%.1f' "${sign_avx2[@]}")
+  M_RATIO[$level]=$(median_fmt '%.4f' "${ratio[@]}")
+  M_RATIO_SK[$level]=$(median_fmt '%.4f' "${ratio_sk[@]}")
+  M_SRV[$level]=$(median_fmt '%.0f' "${srv[@]}")
+  M_WRK[$level]=$(median_fmt '%.0f' "${wrk[@]}")
+  M_BUSY[$level]=$(median_fmt '%.0f' "${busy[@]}")
   # Closed loop (Little's law): C connections, X tokens/s, mean latency = C/X.
   M_FLOOR[$level]=$(awk -v c="$CONNECTIONS" -v x="${M_RPS[$level]}" 'BEGIN { printf "%.2f", c / x * 1000 }')
   if [[ ${M_SIGN_AVX2[$level]} == - ]]; then
