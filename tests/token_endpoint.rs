@@ -647,7 +647,13 @@ fn group_token_covers_subgroups_and_later_projects() {
         &[],
     );
     let server = env.serve(&[]);
-    // Created after the tokens (and while the server runs).
+    // Before the project exists nothing owns the repository, and the server has seen that
+    // answer (it remembers lookups until the database changes).
+    let later = ["repository:acme/sub/later:push"];
+    for _ in 0..2 {
+        assert_eq!(ask(&server, Some(&creds(&sub)), &later).access(), json!([]));
+    }
+    // Created after the tokens (and while the server runs, by another process).
     env.cli_ok(&["group", "create", "acme/sub/deep"]);
     env.cli_ok(&["project", "create", "acme/sub/deep/later"]);
     env.cli_ok(&["project", "create", "acme/sub/later"]);

@@ -7,6 +7,7 @@ use clap::Args;
 
 use super::Context;
 use crate::config::{ServeConfig, ServeFlags};
+use crate::db::{CachedLookups, Db, WalWatch};
 use crate::dependency_proxy::forward::ProxySettings;
 use crate::dependency_proxy::verify::TokenVerifier;
 use crate::error::Error;
@@ -112,7 +113,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     // Bind next: a bad or busy address fails before anything is created on disk.
     let listener = std::net::TcpListener::bind(&config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
-    let db = crate::db::Db::open_with_pool(&ctx.data_dir, config.workers as u32 + 2)?;
+    let db = Db::open_with_pool(&ctx.data_dir, config.workers as u32 + 2)?;
     // The configured algorithm only chooses the first key. Replacing an active key of
     // another algorithm here would sign tokens registries cannot verify yet (they trust the
     // bundle they loaded), so it is kept; rotation is how algorithms change.
@@ -162,6 +163,7 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         }
     });
     let store = Arc::new(db.clone());
+    let lookups = Arc::new(CachedLookups::new(db.clone(), watch(&ctx.data_dir)));
     let usage = Arc::new(UsageRecorder::default());
     usage.spawn_flusher(store.clone(), Duration::from_secs(5));
     let state = AppState {
@@ -170,8 +172,8 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
             &ctx.keys_dir,
         )),
         db,
-        directory: store.clone(),
-        tokens: store.clone(),
+        directory: lookups.clone(),
+        tokens: lookups,
         users: store.clone(),
         groups: store.clone(),
         issuer: TokenIssuer {
@@ -192,4 +194,19 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
         actix_web::rt::System::new().block_on(crate::http::run(state, listener, config.workers));
     usage.flush(store.as_ref());
     result.map_err(|e| Error::Config(format!("cannot serve on {}: {e}", config.listen)))
+}
+
+/// The version watch that lets token and project lookups be answered from memory; without
+/// one every lookup reads the database, which is only slower.
+fn watch(data_dir: &std::path::Path) -> Option<WalWatch> {
+    match WalWatch::open(&Db::file(data_dir)) {
+        Ok(watch) => {
+            log::info!("token and project lookups are cached until the database changes");
+            Some(watch)
+        }
+        Err(e) => {
+            log::warn!("token and project lookups read the database every time: {e}");
+            None
+        }
+    }
 }

@@ -6,10 +6,12 @@
 mod audit;
 mod deploy_tokens;
 mod groups;
+mod lookup_cache;
 mod personal_access_tokens;
 mod projects;
 mod sessions;
 mod users;
+mod wal_watch;
 
 use std::path::Path;
 use std::time::Duration;
@@ -19,8 +21,10 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::Connection;
 
 pub use deploy_tokens::{NewDeployToken, Revocation};
+pub use lookup_cache::CachedLookups;
 pub use sessions::StoredSession;
 pub use users::MemberOf;
+pub use wal_watch::WalWatch;
 
 use crate::domain::path::NamespacePath;
 use crate::domain::store::StoreError;
@@ -61,6 +65,11 @@ pub struct Db {
 }
 
 impl Db {
+    /// The database file of a data directory.
+    pub fn file(data_dir: &Path) -> std::path::PathBuf {
+        data_dir.join("wvs.db")
+    }
+
     /// Opens (creating if needed) `<data_dir>/wvs.db` and brings its schema up to date.
     pub fn open(data_dir: &Path) -> Result<Self, DbError> {
         Self::open_with_pool(data_dir, 4)
@@ -71,7 +80,7 @@ impl Db {
     pub fn open_with_pool(data_dir: &Path, max_connections: u32) -> Result<Self, DbError> {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| DbError::DataDir(data_dir.display().to_string(), e))?;
-        let manager = SqliteConnectionManager::file(data_dir.join("wvs.db")).with_init(|c| {
+        let manager = SqliteConnectionManager::file(Self::file(data_dir)).with_init(|c| {
             c.busy_timeout(Duration::from_secs(5))?;
             c.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
         });

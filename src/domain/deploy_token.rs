@@ -185,7 +185,7 @@ impl PlainSecret {
 }
 
 /// SHA-256 of a presented secret: the only form in which secrets are stored or looked up.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct HashedToken([u8; 32]);
 
 impl HashedToken {
