@@ -6,7 +6,7 @@ mod common;
 use common::http::{agent, answer, creds, pair, verify_jwt};
 use common::{env_with_projects, Env, Server};
 use serde_json::json;
-use wvs_auth::keys::rsa_kernel::cpu_has_a_choice;
+use wvs_auth::keys::rsa_kernel::{no_choice_on_this_cpu, parse_rate, AVX2_CAPS};
 
 const SVC: &str = "container_registry";
 
@@ -73,17 +73,18 @@ fn each_setting_signs_tokens_the_published_key_verifies() {
 
     let server = env.serve(&["--rsa-kernel", "avx2"]);
     let line = kernel_line(&env, &server);
-    if cpu_has_a_choice() {
-        assert!(
-            line.starts_with("AVX2 RSAZ (rsa_kernel = avx2); starting again"),
-            "{line}"
-        );
-        assert_eq!(
-            kernel_lines(&env, &server).last().map(String::as_str),
-            Some("AVX2 RSAZ (OPENSSL_ia32cap=~0:~0x80000, as chosen above)")
-        );
-    } else {
-        assert!(line.contains("no AVX2/ADX choice"), "{line}");
+    match no_choice_on_this_cpu() {
+        None => {
+            assert!(
+                line.starts_with("AVX2 RSAZ (rsa_kernel = avx2); starting again"),
+                "{line}"
+            );
+            assert_eq!(
+                kernel_lines(&env, &server).last().map(String::as_str),
+                Some("AVX2 RSAZ (OPENSSL_ia32cap=~0:~0x80000, as chosen above)")
+            );
+        }
+        Some(why) => assert_eq!(line, format!("the library's choice ({why})")),
     }
     token_verifies(&env, &server);
     drop(server);
@@ -91,9 +92,9 @@ fn each_setting_signs_tokens_the_published_key_verifies() {
     // auto: both kernels measured, the faster one used.
     let server = env.serve(&[]);
     let line = kernel_line(&env, &server);
-    if cpu_has_a_choice() {
+    if no_choice_on_this_cpu().is_none() {
         assert!(
-            line.contains("1024-bit exponentiations per second: AVX2 RSAZ "),
+            line.contains("CRT exponentiation pairs per second: ADX cleared (AVX2 RSAZ) "),
             "{line}"
         );
         // Chosen: the same process runs again with the mask, and says so.
@@ -136,4 +137,26 @@ fn an_unknown_setting_is_a_usage_error() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("fastest"), "{stderr}");
     assert!(!env.data_dir().join("wvs.db").exists());
+}
+
+/// The probe `serve` runs in a child process, run here directly on any CPU (so its calls
+/// into aws-lc run even where `serve` has no reason to probe): with and without the mask it
+/// prints one positive rate.
+#[test]
+fn the_probe_times_both_masks() {
+    let env = Env::new();
+    for caps in [None, Some(AVX2_CAPS)] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_wvs-auth"));
+        cmd.args(["__rsa-kernel-probe", "--millis", "5", "--threads", "2"])
+            .current_dir(env.path(""))
+            .env_remove("OPENSSL_ia32cap");
+        if let Some(caps) = caps {
+            cmd.env("OPENSSL_ia32cap", caps);
+        }
+        let out = cmd.output().expect("run the probe");
+        assert!(out.status.success(), "{caps:?}: {out:?}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let rate = parse_rate(&stdout).unwrap_or_else(|| panic!("{caps:?}: {stdout}"));
+        assert!(rate > 0.0, "{stdout}");
+    }
 }

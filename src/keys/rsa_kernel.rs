@@ -2,20 +2,23 @@
 //!
 //! Why this exists: the RSA signature is what a registry token costs (about 97 % of a token
 //! request's instructions). On x86-64 CPUs with ADX and BMI2, aws-lc — like OpenSSL — signs
-//! RSA-2048 with its MULX/ADX Montgomery code, a preference measured on Intel cores. On the
-//! AMD EPYC machines wvs-auth is benchmarked on, its AVX2 "RSAZ" kernel for 1024-bit moduli
-//! (the two CRT halves of an RSA-2048 key) is 15–20 % faster. Same library, same constant-time
-//! code, same signatures; only the choice of kernel differs.
+//! RSA-2048 with its MULX/ADX Montgomery code, a preference measured on Intel cores. On some
+//! AMD EPYC machines wvs-auth was benchmarked on (AVX2, no AVX-512), its AVX2 "RSAZ" kernel
+//! for 1024-bit moduli (the two CRT halves of an RSA-2048 key) is 15–20 % faster. On CPUs
+//! with AVX-512 IFMA, aws-lc computes both halves at once in an IFMA kernel whatever the ADX
+//! bit says, and clearing ADX only slows the rest. Same library, same constant-time code,
+//! same signatures; only the choice of kernel differs.
 //!
 //! aws-lc reads its CPU-capability mask once, from the `OPENSSL_ia32cap` environment
 //! variable, in a constructor that runs before `main`. So `serve` decides first thing: two
 //! short-lived child processes (`wvs-auth __rsa-kernel-probe`), one with each mask, time
-//! exactly the operation in question (1024-bit constant-time modular exponentiation), one
-//! after the other for [`PROBE_MILLIS`] each, and if AVX2 is clearly faster the server
-//! executes itself again (same pid, same arguments) with the ADX bit cleared. The probes use no key and no randomness (aws-lc's
-//! RNG spends ~60 ms gathering jitter entropy on first use), so they add about 50 ms to
-//! startup. A mask the operator set is never touched; `rsa_kernel = "library"` keeps aws-lc's
-//! own choice.
+//! exactly the operation in question (the pair of 1024-bit constant-time exponentiations of
+//! an RSA-2048 signature, through the same aws-lc entry point its RSA code calls), one after
+//! the other for [`PROBE_MILLIS`] each, and if the ADX-cleared mask is clearly faster the
+//! server executes itself again (same pid, same arguments) with it. The probes use no key
+//! and no randomness (aws-lc's RNG spends ~60 ms gathering jitter entropy on first use), so
+//! they add about 50 ms to startup. A mask the operator set is never touched;
+//! `rsa_kernel = "library"` keeps aws-lc's own choice.
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -57,8 +60,8 @@ pub enum RsaKernel {
     Avx2,
 }
 
-/// 1024-bit modular exponentiations per second of each kernel, all cores together, from the
-/// probes.
+/// Pairs of 1024-bit modular exponentiations (one RSA-2048 signature's worth) per second
+/// with each mask, all cores together, from the probes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Measured {
     pub library: f64,
@@ -71,7 +74,7 @@ const CHOSEN_ENV: &str = "WVS_AUTH_RSA_KERNEL_CHOSEN";
 /// What `serve` decided, for its log line.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Nothing to choose: not x86-64 with AVX2, ADX, BMI1 and BMI2, or no RSA key is active.
+    /// Nothing to choose: see [`no_choice_on_this_cpu`], or no RSA key is active.
     NotApplicable(&'static str),
     /// The operator set `OPENSSL_ia32cap`; it wins.
     OperatorCaps(String),
@@ -98,8 +101,8 @@ impl std::fmt::Display for Decision {
             Decision::Avx2Forced => f.write_str("AVX2 RSAZ (rsa_kernel = avx2)"),
             Decision::Probed { measured, avx2 } => write!(
                 f,
-                "{} (1024-bit exponentiations per second: AVX2 RSAZ {:.0}, the library's \
-                 MULX/ADX choice {:.0}; rsa_kernel = library or avx2 fixes it)",
+                "{} (RSA-2048 CRT exponentiation pairs per second: ADX cleared (AVX2 RSAZ) \
+                 {:.0}, the library's choice {:.0}; rsa_kernel = library or avx2 fixes it)",
                 if *avx2 {
                     "AVX2 RSAZ"
                 } else {
@@ -122,19 +125,31 @@ pub fn prefer_avx2(m: Measured) -> bool {
     m.avx2.is_finite() && m.library.is_finite() && m.library > 0.0 && m.avx2 >= m.library * MIN_GAIN
 }
 
-/// True on CPUs where the choice exists: aws-lc picks MULX/ADX only when AVX2, ADX, BMI1 and
-/// BMI2 are all there; without them it already takes AVX2 (or has nothing better).
-pub fn cpu_has_a_choice() -> bool {
+/// Why the ADX bit cannot change how this CPU signs RSA-2048, or `None` if it can. aws-lc
+/// picks MULX/ADX only when AVX2, ADX, BMI1 and BMI2 are all there (without them it already
+/// takes AVX2, or has nothing better); and with AVX-512 IFMA (plus F, DQ, BW and VL, as
+/// aws-lc requires) it takes its IFMA kernel for both CRT halves at once, ADX or not — a
+/// probe would only measure noise there.
+pub fn no_choice_on_this_cpu() -> Option<&'static str> {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx2")
-            && std::arch::is_x86_feature_detected!("adx")
-            && std::arch::is_x86_feature_detected!("bmi1")
-            && std::arch::is_x86_feature_detected!("bmi2")
+        use std::arch::is_x86_feature_detected as has;
+        if !(has!("avx2") && has!("adx") && has!("bmi1") && has!("bmi2")) {
+            return Some("no AVX2/ADX choice on this CPU");
+        }
+        if has!("avx512ifma")
+            && has!("avx512f")
+            && has!("avx512dq")
+            && has!("avx512bw")
+            && has!("avx512vl")
+        {
+            return Some("AVX-512 IFMA: the kernel does not depend on ADX");
+        }
+        None
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        false
+        Some("not x86-64")
     }
 }
 
@@ -187,9 +202,6 @@ fn decide(
     if setting == RsaKernel::Library {
         return Decision::Library;
     }
-    if !cpu_has_a_choice() {
-        return Decision::NotApplicable("no AVX2/ADX choice on this CPU");
-    }
     // The key `serve` will sign with: the active one, or the one it is about to create.
     let alg = match keys.active() {
         Ok(Some(key)) => SigningAlg::parse(&key.alg),
@@ -198,6 +210,9 @@ fn decide(
     };
     if alg != Some(SigningAlg::Rs256) {
         return Decision::NotApplicable("the signing key is not RSA");
+    }
+    if let Some(why) = no_choice_on_this_cpu() {
+        return Decision::NotApplicable(why);
     }
     if setting == RsaKernel::Avx2 {
         return Decision::Avx2Forced;
@@ -280,10 +295,11 @@ pub fn parse_rate(output: &str) -> Option<f64> {
         .filter(|v| v.is_finite() && *v > 0.0)
 }
 
-/// The probe itself (`wvs-auth __rsa-kernel-probe`): times 1024-bit constant-time modular
-/// exponentiations — half an RSA-2048 signature, and all of the difference between the
-/// kernels — for `millis` on `threads` threads at once and prints `modexp_per_sec=N`: the sum
-/// over threads of one over the median time of one exponentiation. Whatever `OPENSSL_ia32cap` its
+/// The probe itself (`wvs-auth __rsa-kernel-probe`): times pairs of 1024-bit constant-time
+/// modular exponentiations — the two CRT halves of an RSA-2048 signature, nearly all of its
+/// cost and all of the difference between the kernels — for `millis` on `threads` threads at
+/// once and prints `modexp_per_sec=N`: the sum over threads of one over the median time of
+/// one pair. Whatever `OPENSSL_ia32cap` its
 /// parent gave it decides the kernel.
 pub fn run_probe(millis: u64, threads: usize) -> Result<String, String> {
     let budget = Duration::from_millis(millis.max(1));
@@ -320,11 +336,16 @@ mod modexp {
 
     use aws_lc_sys as sys;
 
+    /// One CRT half: result, base, exponent, modulus and its Montgomery context.
+    struct Half {
+        nums: [*mut sys::BIGNUM; 4],
+        mont: *mut sys::BN_MONT_CTX,
+    }
+
     /// Owns the aws-lc objects of one measurement and frees them on every path.
     struct Operands {
         ctx: *mut sys::BN_CTX,
-        nums: [*mut sys::BIGNUM; 4], // result, base, exponent, modulus
-        mont: *mut sys::BN_MONT_CTX,
+        halves: [Half; 2],
     }
 
     impl Drop for Operands {
@@ -332,9 +353,11 @@ mod modexp {
             // SAFETY: each pointer is null or owned by this struct alone; the free functions
             // accept null.
             unsafe {
-                sys::BN_MONT_CTX_free(self.mont);
-                for n in self.nums {
-                    sys::BN_free(n);
+                for half in &self.halves {
+                    sys::BN_MONT_CTX_free(half.mont);
+                    for n in half.nums {
+                        sys::BN_free(n);
+                    }
                 }
                 sys::BN_CTX_free(self.ctx);
             }
@@ -355,52 +378,68 @@ mod modexp {
         out
     }
 
-    pub fn rate(budget: Duration) -> Result<f64, String> {
-        // A 1024-bit odd modulus, a full-width 1024-bit exponent and a base below the modulus
-        // but still 16 words wide: the shape aws-lc hands RSAZ for RSA-2048's CRT halves.
-        let mut modulus = bytes(0x9e37_79b9_7f4a_7c15);
+    /// A 1024-bit odd modulus, a full-width 1024-bit exponent and a base below the modulus
+    /// but still 16 words wide: the shape aws-lc hands its kernels for RSA-2048's CRT
+    /// halves (the IFMA kernel takes the pair only at exactly that shape).
+    fn operands(seed: u64) -> [[u8; 128]; 3] {
+        let mut modulus = bytes(seed);
         modulus[0] |= 0xc0;
         modulus[127] |= 1;
-        let mut exponent = bytes(0xd1b5_4a32_d192_ed03);
+        let mut exponent = bytes(seed ^ 0xd1b5_4a32_d192_ed03);
         exponent[0] |= 0x80;
-        let mut base = bytes(0x8cb9_2ba7_2f3d_8dd7);
+        let mut base = bytes(seed ^ 0x8cb9_2ba7_2f3d_8dd7);
         base[0] = (base[0] & 0x3f) | 0x20;
+        [base, exponent, modulus]
+    }
 
-        let mut ops = Operands {
-            ctx: ptr::null_mut(),
+    pub fn rate(budget: Duration) -> Result<f64, String> {
+        let values = [
+            operands(0x9e37_79b9_7f4a_7c15),
+            operands(0x3c6e_f372_fe94_f82a),
+        ];
+        let empty = || Half {
             nums: [ptr::null_mut(); 4],
             mont: ptr::null_mut(),
+        };
+        let mut ops = Operands {
+            ctx: ptr::null_mut(),
+            halves: [empty(), empty()],
         };
         // SAFETY: plain aws-lc calls on objects created here; every pointer is checked for
         // null before use and freed by `Operands::drop`. The byte slices outlive the calls.
         unsafe {
             ops.ctx = sys::BN_CTX_new();
-            ops.nums[0] = sys::BN_new();
-            for (slot, value) in [(1, &base), (2, &exponent), (3, &modulus)] {
-                ops.nums[slot] = sys::BN_bin2bn(value.as_ptr(), value.len(), ptr::null_mut());
-            }
-            if ops.ctx.is_null() || ops.nums.iter().any(|n| n.is_null()) {
+            if ops.ctx.is_null() {
                 return Err("aws-lc could not allocate".into());
             }
-            ops.mont = sys::BN_MONT_CTX_new_consttime(ops.nums[3], ops.ctx);
-            if ops.mont.is_null() {
-                return Err("aws-lc could not set up Montgomery arithmetic".into());
+            for (half, [base, exponent, modulus]) in ops.halves.iter_mut().zip(&values) {
+                half.nums[0] = sys::BN_new();
+                for (slot, value) in [(1, base), (2, exponent), (3, modulus)] {
+                    half.nums[slot] = sys::BN_bin2bn(value.as_ptr(), value.len(), ptr::null_mut());
+                }
+                if half.nums.iter().any(|n| n.is_null()) {
+                    return Err("aws-lc could not allocate".into());
+                }
+                half.mont = sys::BN_MONT_CTX_new_consttime(half.nums[3], ops.ctx);
+                if half.mont.is_null() {
+                    return Err("aws-lc could not set up Montgomery arithmetic".into());
+                }
             }
+            // Both halves in one call, as aws-lc's RSA signs: it runs them side by side in
+            // the AVX-512 IFMA kernel where the CPU has one (whatever the ADX bit says), and
+            // one after the other in the MULX/ADX or AVX2 kernel otherwise.
             let once = |ops: &Operands| {
-                sys::BN_mod_exp_mont_consttime(
-                    ops.nums[0],
-                    ops.nums[1],
-                    ops.nums[2],
-                    ops.nums[3],
-                    ops.ctx,
-                    ops.mont,
+                let [p, q] = &ops.halves;
+                sys::BN_mod_exp_mont_consttime_x2(
+                    p.nums[0], p.nums[1], p.nums[2], p.nums[3], p.mont, q.nums[0], q.nums[1],
+                    q.nums[2], q.nums[3], q.mont, ops.ctx,
                 ) == 1
             };
             if !once(&ops) {
                 return Err("aws-lc modular exponentiation failed".into());
             }
-            // Each exponentiation timed alone; the median ignores the ones the machine
-            // interrupted, which a total over the whole budget would not.
+            // Each pair timed alone; the median ignores the ones the machine interrupted,
+            // which a total over the whole budget would not.
             let started = Instant::now();
             let mut times = Vec::with_capacity(256);
             while started.elapsed() < budget || times.len() < 5 {
