@@ -21,8 +21,13 @@
 //! The watch keeps a connection of its own open. SQLite truncates and rebuilds the WAL
 //! index only when the first connection opens the database; while ours is open that cannot
 //! happen, so a version seen once is never seen again for different content.
+//!
+//! Its descriptor of the index is never closed: closing any descriptor of a file drops
+//! every POSIX lock the process holds on that file, SQLite's own on the index included, and
+//! SQLite cannot know about a descriptor it did not open.
 
 use std::fs::File;
+use std::mem::ManuallyDrop;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -56,7 +61,8 @@ pub struct WalWatch {
     /// Keeps the WAL index from being rebuilt (see the module comment). Never queried
     /// again; the mutex only makes the watch shareable between workers.
     _keeper: Mutex<Connection>,
-    index: File,
+    /// Never closed (see the module comment): one descriptor per watch, for the process's life.
+    index: ManuallyDrop<File>,
 }
 
 impl WalWatch {
@@ -75,12 +81,14 @@ impl WalWatch {
         keeper
             .query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
             .map_err(|e| WatchError::Open(shown.clone(), e))?;
-        let index_path = index_path(db_file);
+        // The name SQLite itself derived the index's from (symbolic links resolved), so the
+        // watch reads the index SQLite writes, never a stale file beside a link.
+        let index_path = index_path(Path::new(keeper.path().unwrap_or_default()));
         let index = File::open(&index_path)
             .map_err(|e| WatchError::Index(index_path.display().to_string(), e))?;
         let watch = Self {
             _keeper: Mutex::new(keeper),
-            index,
+            index: ManuallyDrop::new(index),
         };
         if watch.version().is_none() {
             return Err(WatchError::Format(index_path.display().to_string()));
@@ -205,6 +213,64 @@ mod tests {
         for old in [before, after, second] {
             assert_ne!(restarted, old);
         }
+    }
+
+    #[test]
+    fn the_index_sqlite_uses_is_read_through_a_symbolic_link() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let real = dir.path().join("real");
+        let db = Db::open(&real).expect("open");
+        let link = dir.path().join("linked");
+        std::fs::create_dir(&link).expect("dir");
+        std::os::unix::fs::symlink(Db::file(&real), Db::file(&link)).expect("symlink");
+        // A leftover index beside the link, with a valid-looking header that never changes.
+        std::fs::copy(index_path(&Db::file(&real)), index_path(&Db::file(&link))).expect("copy");
+        let watch = WalWatch::open(&Db::file(&link)).expect("watch");
+        let before = watch.version().expect("version");
+        db.create_group(
+            &crate::domain::path::NamespacePath::parse("acme").expect("path"),
+            false,
+        )
+        .expect("commit");
+        assert_ne!(watch.version().expect("version"), before);
+    }
+
+    #[test]
+    fn dropping_a_watch_keeps_sqlite_locks_on_the_index() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(dir.path()).expect("open");
+        let index = index_path(&Db::file(dir.path()));
+        assert!(
+            locked_by_another_process(&index),
+            "SQLite's lock before the watch"
+        );
+        drop(WalWatch::open(&Db::file(dir.path())).expect("watch"));
+        // Had the watch closed its descriptor, the process would have lost SQLite's shared
+        // lock on the index's "in use" byte, and another process could rebuild the index
+        // under the open pool.
+        assert!(
+            locked_by_another_process(&index),
+            "the lock was dropped with the watch"
+        );
+        db.ping().expect("still usable");
+    }
+
+    /// Can another process take the WAL index's "in use" byte (offset 128, where SQLite's
+    /// unix VFS keeps a shared lock while any connection has the index open) exclusively?
+    /// Asked from a child process: a process's own POSIX locks never conflict with it.
+    fn locked_by_another_process(index: &Path) -> bool {
+        const PROBE: &str = "import fcntl, os, sys\n\
+fd = os.open(sys.argv[1], os.O_RDWR)\n\
+try:\n    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, 128)\n    print('free')\n\
+except OSError:\n    print('held')\n";
+        let out = std::process::Command::new("python3")
+            .args(["-c", PROBE])
+            .arg(index)
+            .output()
+            .expect("python3 runs");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "lock probe failed: {out:?}");
+        said.trim() == "held"
     }
 
     #[test]
