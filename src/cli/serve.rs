@@ -100,13 +100,16 @@ pub fn run(ctx: &Context, args: ServeArgs) -> Result<(), Error> {
     // First of all: choosing the AVX2 kernel means executing this program again, which
     // would drop a bound socket, an open database and running threads.
     let kernel = match std::env::current_exe() {
-        Ok(exe) => rsa_kernel::apply(
-            config.rsa_kernel,
-            &keys,
-            config.signing_alg,
-            config.workers,
-            &exe,
-        ),
+        Ok(exe) => {
+            let decision = rsa_kernel::decide(
+                config.rsa_kernel,
+                &keys,
+                config.signing_alg,
+                config.workers,
+                &exe,
+            );
+            rsa_kernel::apply(decision, &exe)
+        }
         Err(e) => rsa_kernel::Decision::ProbeFailed(format!("cannot find this program: {e}")),
     };
     log::info!("RSA signing kernel: {kernel}");

@@ -153,23 +153,13 @@ pub fn no_choice_on_this_cpu() -> Option<&'static str> {
     }
 }
 
-/// Decides, and for AVX2 replaces this process with itself under the AVX2 mask: on success
-/// it does not return, and the new image's own call returns [`Decision::Chosen`].
+/// For an AVX2 decision, replaces this process with itself under the AVX2 mask: on success
+/// it does not return, and the new image's [`decide`] returns [`Decision::Chosen`]. Any
+/// other decision is returned as it is.
 ///
-/// `serve` calls it before it binds, opens or starts anything (an exec would drop it all).
-/// `new_key_alg` is the algorithm of the key `serve` creates if there is no active one;
-/// `threads` how many sign at once (the HTTP workers); `exe` is this binary.
-pub fn apply(
-    setting: RsaKernel,
-    keys: &KeyStore,
-    new_key_alg: SigningAlg,
-    threads: usize,
-    exe: &Path,
-) -> Decision {
-    if std::env::var_os(CHOSEN_ENV).is_some() {
-        return Decision::Chosen;
-    }
-    let decision = decide(setting, keys, new_key_alg, threads, exe);
+/// `serve` calls it before it binds, opens or starts anything (an exec would drop it all);
+/// `exe` is this binary.
+pub fn apply(decision: Decision, exe: &Path) -> Decision {
     if !matches!(
         decision,
         Decision::Avx2Forced | Decision::Probed { avx2: true, .. }
@@ -189,13 +179,19 @@ pub fn apply(
     Decision::ExecFailed(error.to_string())
 }
 
-fn decide(
+/// Which kernel to sign with. `new_key_alg` is the algorithm of the key `serve` creates if
+/// there is no active one; `threads` how many sign at once (the HTTP workers); `exe` is this
+/// binary, which the probes run.
+pub fn decide(
     setting: RsaKernel,
     keys: &KeyStore,
     new_key_alg: SigningAlg,
     threads: usize,
     exe: &Path,
 ) -> Decision {
+    if std::env::var_os(CHOSEN_ENV).is_some() {
+        return Decision::Chosen;
+    }
     if let Some(caps) = std::env::var_os(CAPS_ENV) {
         return Decision::OperatorCaps(caps.to_string_lossy().into_owned());
     }
