@@ -12,6 +12,7 @@
 //! Only found tokens are kept: unknown secrets (guessing) always reach the database and
 //! cannot fill memory. Each map holds at most [`MAX_ENTRIES`] and is emptied when full.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -65,15 +66,17 @@ impl CachedLookups {
     }
 
     /// `lookup` from memory if `version`'s entries have it; else from `read`, remembered.
-    fn cached<K, V>(
+    /// `key` is borrowed (`&str` for a `String` key), so a hit allocates nothing.
+    fn cached<K, Q, V>(
         &self,
         map: fn(&mut Entries) -> &mut HashMap<K, V>,
-        key: &K,
+        key: &Q,
         read: impl FnOnce() -> Result<V, StoreError>,
         keep: impl Fn(&V) -> bool,
     ) -> Result<V, StoreError>
     where
-        K: std::hash::Hash + Eq + Clone,
+        K: Borrow<Q> + std::hash::Hash + Eq,
+        Q: ToOwned<Owned = K> + std::hash::Hash + Eq + ?Sized,
         V: Clone,
     {
         // The version is taken before the read, so a commit racing with the read leaves an
@@ -91,7 +94,7 @@ impl CachedLookups {
                 if map.len() >= MAX_ENTRIES {
                     map.clear();
                 }
-                map.insert(key.clone(), value.clone());
+                map.insert(key.to_owned(), value.clone());
             });
         }
         Ok(value)
@@ -131,7 +134,7 @@ impl ProjectDirectory for CachedLookups {
     fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError> {
         self.cached(
             |e| &mut e.projects,
-            &repository.to_string(),
+            repository,
             || self.db.owning_project(repository),
             |_| true,
         )
