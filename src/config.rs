@@ -1,14 +1,17 @@
-//! Settings: command-line flags win over `WVS_AUTH_*` environment variables, which win over
-//! the `--config` TOML file, which wins over the defaults. Every knob lives here so a
-//! deployment can be described in one file.
+//! Settings, each declared once: a field of [`GlobalSettings`] (every command) or
+//! [`ServeSettings`] (`serve`). Its doc comment is the `--help` text, its `#[arg]` the flag
+//! and the `WVS_AUTH_*` variable, its name the key in the `--config` TOML file. Flags win
+//! over environment variables (clap), which win over the file ([`SettingsFile::overlay`]),
+//! which wins over the defaults [`ServeConfig::resolve`] applies beside its checks.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use clap::{Args, CommandFactory};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
-use crate::http::throttle::ThrottleConfig;
+use crate::auth::throttle::ThrottleConfig;
 use crate::keys::rsa_kernel::RsaKernel;
 use crate::keys::SigningAlg;
 
@@ -20,41 +23,158 @@ pub const DEFAULT_TOKEN_TTL: i64 = 300;
 /// Clients treat anything shorter as 60 s anyway (PROTOCOL-NOTES).
 pub const MIN_TOKEN_TTL: i64 = 60;
 pub const MAX_TOKEN_TTL: i64 = 86_400;
+pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
 
-/// The `--config` file. Every field is optional; unknown fields are an error, so a typo
-/// does not silently fall back to a default.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
+/// A setting that cannot be used; one line for the CLI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Settings of every command.
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+pub struct GlobalSettings {
+    /// Where the SQLite database (by default) and the git repositories live [default: ./data]
+    #[arg(long, global = true, env = "WVS_AUTH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where signing keys live [default: ./keys]
+    #[arg(long, global = true, env = "WVS_AUTH_KEYS_DIR", value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
-    pub listen: Option<String>,
-    pub issuer: Option<String>,
-    pub services: Option<Vec<String>>,
-    pub proxy_services: Option<Vec<String>>,
-    pub proxy_registry: Option<String>,
-    pub public_url: Option<String>,
-    pub token_ttl: Option<i64>,
-    pub workers: Option<usize>,
-    pub throttle_failures: Option<u32>,
-    pub throttle_window_secs: Option<u64>,
-    pub throttle_ban_secs: Option<u64>,
-    pub trusted_proxies: Option<Vec<String>>,
-    /// `"RS256"` or `"ES256"`: see [`ServeConfig::signing_alg`].
-    pub signing_alg: Option<SigningAlg>,
-    /// `"auto"`, `"library"` or `"avx2"`: see [`ServeConfig::rsa_kernel`].
-    pub rsa_kernel: Option<RsaKernel>,
+    /// The database: sqlite://PATH [default: sqlite://<data-dir>/wvs.db]
+    #[arg(long, global = true, env = "WVS_AUTH_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
-impl FileConfig {
-    pub fn load(path: Option<&Path>) -> Result<Self, Error> {
+/// Settings of `serve`.
+#[derive(Debug, Default, Clone, Args, Serialize, Deserialize)]
+pub struct ServeSettings {
+    /// Address to listen on [default: 127.0.0.1:5050]
+    #[arg(long, env = "WVS_AUTH_LISTEN")]
+    pub listen: Option<String>,
+    /// `iss` of issued tokens; the registry's `auth.token.issuer` [default: wvs-auth]
+    #[arg(long, env = "WVS_AUTH_ISSUER")]
+    pub issuer: Option<String>,
+    /// Registry service name accepted as `service=` (repeatable) [default: container_registry]
+    #[arg(long = "service", env = "WVS_AUTH_SERVICE", value_delimiter = ',')]
+    #[serde(default)]
+    pub services: Vec<String>,
+    /// Dependency Proxy service name accepted as `service=` (repeatable); the first one is
+    /// what the GitLab-style `/v2/` paths challenge with [default: dependency_proxy]
+    #[arg(
+        long = "proxy-service",
+        env = "WVS_AUTH_PROXY_SERVICE",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub proxy_services: Vec<String>,
+    /// URL of the pull-through cache (Dependency Proxy); wvs-auth then answers
+    /// GROUP/dependency_proxy/containers/IMAGE under /v2/ and forwards to it
+    #[arg(long, env = "WVS_AUTH_PROXY_REGISTRY", value_name = "URL")]
+    pub proxy_registry: Option<String>,
+    /// URL clients reach wvs-auth at, for the realm of /v2/ challenges
+    /// [default: from the request's Host and scheme]
+    #[arg(long, env = "WVS_AUTH_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Lifetime of issued tokens in seconds, 60..=86400 [default: 300]
+    #[arg(long, env = "WVS_AUTH_TOKEN_TTL")]
+    pub token_ttl: Option<i64>,
+    /// HTTP worker threads [default: number of CPUs]
+    #[arg(long, env = "WVS_AUTH_WORKERS")]
+    pub workers: Option<usize>,
+    /// Failed authentications from one IP or for one username before a ban [default: 30]
+    #[arg(long, env = "WVS_AUTH_THROTTLE_FAILURES")]
+    pub throttle_failures: Option<u32>,
+    /// Window in which failures are counted, seconds [default: 60]
+    #[arg(long = "throttle-window", env = "WVS_AUTH_THROTTLE_WINDOW")]
+    pub throttle_window_secs: Option<u64>,
+    /// Length of a ban, seconds [default: 600]
+    #[arg(long = "throttle-ban", env = "WVS_AUTH_THROTTLE_BAN")]
+    pub throttle_ban_secs: Option<u64>,
+    /// Reverse proxy (IP or CIDR, repeatable) whose X-Forwarded-For names the client
+    #[arg(
+        long = "trusted-proxy",
+        env = "WVS_AUTH_TRUSTED_PROXY",
+        value_delimiter = ','
+    )]
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+    /// Algorithm of the signing key created on first start when there is none: RS256 or
+    /// ES256. An existing active key of another algorithm is kept (with a warning); change
+    /// it with `keys rotate --alg` and `keys activate` [default: RS256]
+    #[arg(long, env = "WVS_AUTH_SIGNING_ALG", value_enum, ignore_case = true)]
+    pub signing_alg: Option<SigningAlg>,
+    /// Kernel aws-lc signs RSA with: auto (time both at start, use the faster), library
+    /// (aws-lc's own choice) or avx2 [default: auto]
+    #[arg(long, env = "WVS_AUTH_RSA_KERNEL", value_enum, ignore_case = true)]
+    pub rsa_kernel: Option<RsaKernel>,
+    /// How often tokens' last_used_at (and first-use audit events) are written,
+    /// milliseconds, 10..=600000 [default: 5000]
+    #[arg(long, env = "WVS_AUTH_USAGE_FLUSH_MS")]
+    pub usage_flush_ms: Option<u64>,
+}
+
+/// The `--config` TOML file: any setting of [`GlobalSettings`] or [`ServeSettings`] by its
+/// field name. An unknown key is an error, so a typo never falls back to a default.
+#[derive(Debug, Default)]
+pub struct SettingsFile {
+    shown: String,
+    table: toml::Table,
+}
+
+/// Both settings structs, only for their key names (clap knows the fields).
+#[derive(clap::Parser)]
+struct AllSettings {
+    #[command(flatten)]
+    global: GlobalSettings,
+    #[command(flatten)]
+    serve: ServeSettings,
+}
+
+impl SettingsFile {
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
         let Some(path) = path else {
             return Ok(Self::default());
         };
         let text = std::fs::read_to_string(path)
-            .map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
-        toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.message())))
+            .map_err(|e| ConfigError(format!("cannot read {}: {e}", path.display())))?;
+        Self::parse(&path.display().to_string(), &text)
+    }
+
+    /// `text` as the file `shown` (for messages).
+    pub fn parse(shown: &str, text: &str) -> Result<Self, ConfigError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError(format!("{shown}: {}", e.message())))?;
+        let command = AllSettings::command();
+        let known: Vec<&str> = command
+            .get_arguments()
+            .map(|a| a.get_id().as_str())
+            .collect();
+        if let Some(unknown) = table.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(ConfigError(format!("{shown}: unknown setting `{unknown}`")));
+        }
+        Ok(Self {
+            shown: shown.to_string(),
+            table,
+        })
+    }
+
+    /// `flags` (what clap read from flags and the environment) over this file: every value
+    /// the flags leave unset (`None`, or an empty list) comes from the file.
+    pub fn overlay<T: Serialize + DeserializeOwned>(&self, flags: &T) -> Result<T, ConfigError> {
+        let bad = |e: &dyn std::fmt::Display| ConfigError(format!("{}: {e}", self.shown));
+        let from_file: T = toml::Value::Table(self.table.clone())
+            .try_into()
+            .map_err(|e| bad(&e))?;
+        let mut merged = serde_json::to_value(&from_file).map_err(|e| bad(&e))?;
+        let given = serde_json::to_value(flags).map_err(|e| bad(&e))?;
+        if let (Some(merged), Some(given)) = (merged.as_object_mut(), given.as_object()) {
+            for (key, value) in given {
+                let unset = value.is_null() || value.as_array().is_some_and(Vec::is_empty);
+                if !unset {
+                    merged.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        serde_json::from_value(merged).map_err(|e| bad(&e))
     }
 }
 
@@ -82,120 +202,79 @@ pub struct ServeConfig {
     pub signing_alg: SigningAlg,
     /// Which kernel aws-lc signs RSA with (`keys::rsa_kernel`): measured at start by default.
     pub rsa_kernel: RsaKernel,
-}
-
-/// Flag values of `serve` as parsed (None = not given).
-#[derive(Debug, Default)]
-pub struct ServeFlags {
-    pub listen: Option<String>,
-    pub issuer: Option<String>,
-    pub services: Vec<String>,
-    pub proxy_services: Vec<String>,
-    pub proxy_registry: Option<String>,
-    pub public_url: Option<String>,
-    pub token_ttl: Option<i64>,
-    pub workers: Option<usize>,
-    pub throttle_failures: Option<u32>,
-    pub throttle_window_secs: Option<u64>,
-    pub throttle_ban_secs: Option<u64>,
-    pub trusted_proxies: Vec<String>,
-    pub signing_alg: Option<SigningAlg>,
-    pub rsa_kernel: Option<RsaKernel>,
+    /// How often usage is written to the database.
+    pub usage_flush_ms: u64,
 }
 
 impl ServeConfig {
-    pub fn resolve(flags: ServeFlags, file: &FileConfig) -> Result<Self, Error> {
-        let token_ttl = flags
-            .token_ttl
-            .or(file.token_ttl)
-            .unwrap_or(DEFAULT_TOKEN_TTL);
+    /// Defaults and checks over the merged settings.
+    pub fn resolve(s: ServeSettings) -> Result<Self, ConfigError> {
+        let token_ttl = s.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL);
         if !(MIN_TOKEN_TTL..=MAX_TOKEN_TTL).contains(&token_ttl) {
-            return Err(Error::Config(format!(
+            return Err(ConfigError(format!(
                 "token TTL {token_ttl} must be between {MIN_TOKEN_TTL} and {MAX_TOKEN_TTL} seconds"
             )));
         }
-        let services = if !flags.services.is_empty() {
-            flags.services
+        let services = if s.services.is_empty() {
+            vec![DEFAULT_SERVICE.to_string()]
         } else {
-            file.services
-                .clone()
-                .unwrap_or_else(|| vec![DEFAULT_SERVICE.to_string()])
+            s.services
         };
-        let proxy_services = if !flags.proxy_services.is_empty() {
-            flags.proxy_services
+        let proxy_services = if s.proxy_services.is_empty() {
+            vec![DEFAULT_PROXY_SERVICE.to_string()]
         } else {
-            file.proxy_services
-                .clone()
-                .unwrap_or_else(|| vec![DEFAULT_PROXY_SERVICE.to_string()])
+            s.proxy_services
         };
         if services.iter().chain(&proxy_services).any(|s| s.is_empty()) {
-            return Err(Error::Config("service names must not be empty".into()));
-        }
-        if proxy_services.is_empty() {
-            return Err(Error::Config(
-                "at least one dependency proxy service is required".into(),
-            ));
+            return Err(ConfigError("service names must not be empty".into()));
         }
         // One name, one meaning: /jwt/auth dispatches on it, and a registry token must
         // never be mistaken for a proxy token or the other way round.
         if let Some(both) = services.iter().find(|s| proxy_services.contains(s)) {
-            return Err(Error::Config(format!(
+            return Err(ConfigError(format!(
                 "service {both:?} is configured both as a registry service and as a dependency proxy service"
             )));
         }
-        let proxy_registry = flags
+        let proxy_registry = s
             .proxy_registry
-            .or(file.proxy_registry.clone())
             .map(|u| base_url(&u, "--proxy-registry"))
             .transpose()?;
-        let public_url = flags
+        let public_url = s
             .public_url
-            .or(file.public_url.clone())
             .map(|u| base_url(&u, "--public-url"))
             .transpose()?;
         let defaults = ThrottleConfig::default();
         let throttle = ThrottleConfig {
-            max_failures: flags
-                .throttle_failures
-                .or(file.throttle_failures)
-                .unwrap_or(defaults.max_failures)
-                .max(1),
-            window: flags
+            max_failures: s.throttle_failures.unwrap_or(defaults.max_failures).max(1),
+            window: s
                 .throttle_window_secs
-                .or(file.throttle_window_secs)
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.window),
-            ban: flags
+            ban: s
                 .throttle_ban_secs
-                .or(file.throttle_ban_secs)
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.ban),
         };
         check_range("throttle window", throttle.window.as_secs(), 1, 3_600)?;
         check_range("throttle ban", throttle.ban.as_secs(), 1, 86_400)?;
-        let trusted_raw = if flags.trusted_proxies.is_empty() {
-            file.trusted_proxies.clone().unwrap_or_default()
-        } else {
-            flags.trusted_proxies.clone()
-        };
-        let trusted_proxies = trusted_raw
+        let trusted_proxies = s
+            .trusted_proxies
             .iter()
             .map(|raw| parse_net(raw))
             .collect::<Result<Vec<_>, _>>()?;
-        let workers = flags
+        let workers = s
             .workers
-            .or(file.workers)
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, usize::from))
             .max(1);
+        let usage_flush_ms = s.usage_flush_ms.unwrap_or(DEFAULT_USAGE_FLUSH_MS);
+        if !(10..=600_000).contains(&usage_flush_ms) {
+            return Err(ConfigError(format!(
+                "usage flush interval {usage_flush_ms} ms must be between 10 and 600000"
+            )));
+        }
         Ok(Self {
-            listen: flags
-                .listen
-                .or(file.listen.clone())
-                .unwrap_or_else(|| DEFAULT_LISTEN.into()),
-            issuer: flags
-                .issuer
-                .or(file.issuer.clone())
-                .unwrap_or_else(|| DEFAULT_ISSUER.into()),
+            listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
+            issuer: s.issuer.unwrap_or_else(|| DEFAULT_ISSUER.into()),
             services,
             proxy_services,
             proxy_registry,
@@ -204,18 +283,19 @@ impl ServeConfig {
             workers,
             throttle,
             trusted_proxies,
-            signing_alg: flags.signing_alg.or(file.signing_alg).unwrap_or_default(),
-            rsa_kernel: flags.rsa_kernel.or(file.rsa_kernel).unwrap_or_default(),
+            signing_alg: s.signing_alg.unwrap_or_default(),
+            rsa_kernel: s.rsa_kernel.unwrap_or_default(),
+            usage_flush_ms,
         })
     }
 }
 
 /// A trusted proxy: an address (`10.0.0.5`) or a network (`10.0.0.0/8`).
-fn parse_net(raw: &str) -> Result<ipnet::IpNet, Error> {
+fn parse_net(raw: &str) -> Result<ipnet::IpNet, ConfigError> {
     raw.parse::<ipnet::IpNet>()
         .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
         .map_err(|_| {
-            Error::Config(format!(
+            ConfigError(format!(
                 "trusted proxy {raw:?} is not an IP address or CIDR network"
             ))
         })
@@ -223,11 +303,11 @@ fn parse_net(raw: &str) -> Result<ipnet::IpNet, Error> {
 
 /// Out-of-range throttle settings would disable throttling (a zero window) or overflow
 /// `Instant` arithmetic (a huge ban), so they are refused at start.
-fn check_range(what: &str, value: u64, min: u64, max: u64) -> Result<(), Error> {
+fn check_range(what: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
     if (min..=max).contains(&value) {
         Ok(())
     } else {
-        Err(Error::Config(format!(
+        Err(ConfigError(format!(
             "{what} {value}s must be between {min} and {max} seconds"
         )))
     }
@@ -235,8 +315,8 @@ fn check_range(what: &str, value: u64, min: u64, max: u64) -> Result<(), Error> 
 
 /// An `http(s)://host[:port][/prefix]` base URL without trailing slash, or a config error.
 /// Checked at start-up so a typo fails `serve` rather than every pull.
-fn base_url(raw: &str, what: &str) -> Result<String, Error> {
-    let bad = || Error::Config(format!("{what} {raw:?} must be an http:// or https:// URL"));
+fn base_url(raw: &str, what: &str) -> Result<String, ConfigError> {
+    let bad = || ConfigError(format!("{what} {raw:?} must be an http:// or https:// URL"));
     let trimmed = raw.trim_end_matches('/');
     let rest = trimmed
         .strip_prefix("http://")
@@ -257,75 +337,102 @@ fn base_url(raw: &str, what: &str) -> Result<String, Error> {
 mod tests {
     use super::*;
 
+    fn file(text: &str) -> SettingsFile {
+        SettingsFile::parse("test.toml", text).expect("toml")
+    }
+
+    fn resolve(flags: ServeSettings, file: &SettingsFile) -> Result<ServeConfig, ConfigError> {
+        ServeConfig::resolve(file.overlay(&flags)?)
+    }
+
     #[test]
     fn flags_win_over_file_over_defaults() {
-        let file: FileConfig =
-            toml::from_str("issuer = \"from-file\"\ntoken_ttl = 120\nservices = [\"a\", \"b\"]")
-                .expect("toml");
-        let flags = ServeFlags {
+        let file = file("issuer = \"from-file\"\ntoken_ttl = 120\nservices = [\"a\", \"b\"]");
+        let flags = ServeSettings {
             issuer: Some("from-flag".into()),
             ..Default::default()
         };
-        let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
+        let cfg = resolve(flags, &file).expect("resolve");
         assert_eq!(cfg.issuer, "from-flag");
         assert_eq!(cfg.token_ttl, 120);
         assert_eq!(cfg.services, vec!["a", "b"]);
         assert_eq!(cfg.listen, DEFAULT_LISTEN);
         assert_eq!(cfg.signing_alg, SigningAlg::Rs256);
+        assert_eq!(cfg.usage_flush_ms, DEFAULT_USAGE_FLUSH_MS);
+        let flags = ServeSettings {
+            services: vec!["c".into()],
+            ..Default::default()
+        };
+        assert_eq!(resolve(flags, &file).expect("resolve").services, vec!["c"]);
+    }
+
+    #[test]
+    fn global_settings_come_from_the_same_file() {
+        let file = file("data_dir = \"/srv/wvs\"\ndatabase_url = \"sqlite:///srv/wvs/x.db\"\nlisten = \"0.0.0.0:1\"");
+        let global = file.overlay(&GlobalSettings::default()).expect("global");
+        assert_eq!(global.data_dir, Some(PathBuf::from("/srv/wvs")));
+        assert_eq!(
+            global.database_url.as_deref(),
+            Some("sqlite:///srv/wvs/x.db")
+        );
+        let flags = GlobalSettings {
+            data_dir: Some("/elsewhere".into()),
+            ..Default::default()
+        };
+        let global = file.overlay(&flags).expect("global");
+        assert_eq!(global.data_dir, Some(PathBuf::from("/elsewhere")));
     }
 
     #[test]
     fn signing_alg_from_file_and_flag() {
-        let file: FileConfig = toml::from_str("signing_alg = \"ES256\"").expect("toml");
-        let cfg = ServeConfig::resolve(ServeFlags::default(), &file).expect("resolve");
+        let file = file("signing_alg = \"ES256\"");
+        let cfg = resolve(ServeSettings::default(), &file).expect("resolve");
         assert_eq!(cfg.signing_alg, SigningAlg::Es256);
-        let flags = ServeFlags {
+        let flags = ServeSettings {
             signing_alg: Some(SigningAlg::Rs256),
             ..Default::default()
         };
-        let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
+        let cfg = resolve(flags, &file).expect("resolve");
         assert_eq!(cfg.signing_alg, SigningAlg::Rs256);
-        assert!(toml::from_str::<FileConfig>("signing_alg = \"HS256\"").is_err());
+        let bad = SettingsFile::parse("t", "signing_alg = \"HS256\"").expect("parses");
+        assert!(bad.overlay(&ServeSettings::default()).is_err());
     }
 
     #[test]
     fn rsa_kernel_is_measured_unless_set() {
-        let cfg =
-            ServeConfig::resolve(ServeFlags::default(), &FileConfig::default()).expect("resolve");
+        let cfg = resolve(ServeSettings::default(), &SettingsFile::default()).expect("resolve");
         assert_eq!(cfg.rsa_kernel, RsaKernel::Auto);
-        let file: FileConfig = toml::from_str("rsa_kernel = \"library\"").expect("toml");
-        let cfg = ServeConfig::resolve(ServeFlags::default(), &file).expect("resolve");
+        let file = file("rsa_kernel = \"library\"");
+        let cfg = resolve(ServeSettings::default(), &file).expect("resolve");
         assert_eq!(cfg.rsa_kernel, RsaKernel::Library);
-        let flags = ServeFlags {
+        let flags = ServeSettings {
             rsa_kernel: Some(RsaKernel::Avx2),
             ..Default::default()
         };
-        let cfg = ServeConfig::resolve(flags, &file).expect("resolve");
+        let cfg = resolve(flags, &file).expect("resolve");
         assert_eq!(cfg.rsa_kernel, RsaKernel::Avx2);
     }
 
     #[test]
     fn proxy_services_default_and_must_not_overlap() {
-        let cfg =
-            ServeConfig::resolve(ServeFlags::default(), &FileConfig::default()).expect("defaults");
+        let cfg = resolve(ServeSettings::default(), &SettingsFile::default()).expect("defaults");
         assert_eq!(cfg.proxy_services, vec![DEFAULT_PROXY_SERVICE]);
         assert_eq!(cfg.proxy_registry, None);
 
-        let file: FileConfig = toml::from_str(
+        let file = file(
             "proxy_services = [\"dp\", \"dp2\"]\nproxy_registry = \"http://cache:5000/\"\npublic_url = \"https://auth.example.com\"",
-        )
-        .expect("toml");
-        let cfg = ServeConfig::resolve(ServeFlags::default(), &file).expect("resolve");
+        );
+        let cfg = resolve(ServeSettings::default(), &file).expect("resolve");
         assert_eq!(cfg.proxy_services, vec!["dp", "dp2"]);
         assert_eq!(cfg.proxy_registry.as_deref(), Some("http://cache:5000"));
         assert_eq!(cfg.public_url.as_deref(), Some("https://auth.example.com"));
 
-        let flags = ServeFlags {
+        let flags = ServeSettings {
             services: vec!["a".into(), "shared".into()],
             proxy_services: vec!["shared".into()],
             ..Default::default()
         };
-        let err = ServeConfig::resolve(flags, &FileConfig::default()).expect_err("overlap");
+        let err = resolve(flags, &SettingsFile::default()).expect_err("overlap");
         assert!(err.to_string().contains("shared"), "{err}");
 
         for bad in [
@@ -335,12 +442,12 @@ mod tests {
             "http://a b",
             "http://u@h",
         ] {
-            let flags = ServeFlags {
+            let flags = ServeSettings {
                 proxy_registry: Some(bad.into()),
                 ..Default::default()
             };
             assert!(
-                ServeConfig::resolve(flags, &FileConfig::default()).is_err(),
+                resolve(flags, &SettingsFile::default()).is_err(),
                 "{bad:?} accepted"
             );
         }
@@ -348,21 +455,36 @@ mod tests {
 
     #[test]
     fn rejects_short_ttl_and_unknown_keys() {
-        let flags = ServeFlags {
+        let flags = ServeSettings {
             token_ttl: Some(5),
             ..Default::default()
         };
-        assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
-        assert!(toml::from_str::<FileConfig>("isuer = \"typo\"").is_err());
-        let flags = ServeFlags {
+        assert!(resolve(flags, &SettingsFile::default()).is_err());
+        let typo = SettingsFile::parse("t.toml", "isuer = \"typo\"").expect_err("unknown key");
+        assert!(typo.to_string().contains("isuer"), "{typo}");
+        let flags = ServeSettings {
             throttle_window_secs: Some(0),
             ..Default::default()
         };
-        assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
-        let flags = ServeFlags {
+        assert!(resolve(flags, &SettingsFile::default()).is_err());
+        let flags = ServeSettings {
             throttle_ban_secs: Some(u64::MAX),
             ..Default::default()
         };
-        assert!(ServeConfig::resolve(flags, &FileConfig::default()).is_err());
+        assert!(resolve(flags, &SettingsFile::default()).is_err());
+        let flags = ServeSettings {
+            usage_flush_ms: Some(0),
+            ..Default::default()
+        };
+        assert!(resolve(flags, &SettingsFile::default()).is_err());
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_and_an_environment_variable() {
+        for arg in AllSettings::command().get_arguments() {
+            let id = arg.get_id().as_str();
+            assert!(arg.get_long().is_some(), "{id} has no flag");
+            assert!(arg.get_env().is_some(), "{id} has no WVS_AUTH_ variable");
+        }
     }
 }

@@ -2,16 +2,16 @@
 //! See ARCHITECTURE.md for the map.
 
 pub mod api;
+pub mod app;
+pub mod auth;
+pub mod blocking;
 pub mod cli;
 pub mod config;
-pub mod db;
-pub mod dependency_proxy;
 pub mod domain;
-pub mod error;
-pub mod git;
 pub mod http;
 pub mod keys;
 pub mod manage;
-pub mod registry;
-pub mod usage;
+pub mod realms;
+pub mod request;
+pub mod store;
 pub mod web;

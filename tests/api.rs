@@ -272,11 +272,9 @@ fn only_an_active_api_personal_access_token_opens_the_api() {
     unauthorized(Auth::PrivateToken(&expired.secret), "expired PAT");
 }
 
-/// There is no CLI for it (the settings pages revoke PATs): revoke in the database, as
-/// they do, while the server runs.
+/// Revoked with the CLI (another process) while the server runs.
 fn revoke_pat(env: &Env, pat: &Pat) {
-    let db = wvs_auth::db::Db::open(&env.data_dir()).expect("open database");
-    assert!(db.revoke_personal_access_token(pat.id).expect("revoke"));
+    env.cli_ok(&["user", "token", "revoke", &pat.id.to_string()]);
 }
 
 fn expired_pat(env: &Env, user: &str) -> Pat {

@@ -329,18 +329,36 @@ fn audit_lists_creation_and_revocation_with_actor() {
     env.cli_ok(&["token", "revoke", &t.id.to_string()]);
     let events: Value = serde_json::from_str(&env.cli_ok(&["audit", "--json"])).expect("json");
     let events = events.as_array().expect("array");
+    // The group and project the fixture made come first (SPEC §5: every change).
     let actions: Vec<&str> = events
         .iter()
         .map(|e| e["action"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(actions, ["deploy_token_created", "deploy_token_revoked"]);
-    for e in events {
+    assert_eq!(
+        actions,
+        [
+            "group_created",
+            "project_created",
+            "deploy_token_created",
+            "deploy_token_revoked"
+        ]
+    );
+    let token_events: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            e["action"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("deploy_token"))
+        })
+        .collect();
+    assert_eq!(token_events.len(), 2);
+    for e in token_events {
         assert_eq!(e["actor"], "cli");
         assert_eq!(e["deploy_token_id"], t.id);
         assert_eq!(e["target"], "acme/app");
     }
     let plain = env.cli_ok(&["audit"]);
-    assert_eq!(plain.lines().count(), 2, "{plain}");
+    assert_eq!(plain.lines().count(), 4, "{plain}");
     assert!(!plain.contains(&t.secret));
     assert_eq!(
         env.cli_ok(&["audit", "--since", "2999-01-01T00:00:00Z"]),
@@ -350,9 +368,93 @@ fn audit_lists_creation_and_revocation_with_actor() {
         env.cli_ok(&["audit", "--since", "2000-01-01T00:00:00Z"])
             .lines()
             .count(),
-        2
+        4
     );
     refused(&env, &["audit", "--since", "yesterday"]);
+}
+
+/// SPEC §5: every management change is an event, committed with the change; a refused
+/// change writes none.
+#[test]
+fn every_management_change_is_audited() {
+    let env = env_with_app();
+    env.cli_ok(&["group", "update", "acme", "--dependency-proxy", "on"]);
+    env.cli_ok(&["user", "create", "alice"]);
+    env.cli_ok(&[
+        "user",
+        "add-member",
+        "alice",
+        "--project",
+        "acme/app",
+        "--role",
+        "developer",
+    ]);
+    env.cli_ok(&[
+        "user",
+        "add-member",
+        "alice",
+        "--project",
+        "acme/app",
+        "--role",
+        "maintainer",
+    ]);
+    env.cli_ok(&["user", "remove-member", "alice", "--project", "acme/app"]);
+    let pat: Value = serde_json::from_str(&env.cli_ok(&[
+        "user", "token", "create", "alice", "--name", "laptop", "--json",
+    ]))
+    .expect("json");
+    let pat_id = pat["id"].as_i64().expect("id");
+    env.cli_ok(&["user", "token", "revoke", &pat_id.to_string()]);
+    // Refused changes leave nothing behind.
+    refused(
+        &env,
+        &["user", "remove-member", "alice", "--project", "acme/app"],
+    );
+    refused(&env, &["user", "token", "revoke", &pat_id.to_string()]);
+    refused(&env, &["group", "create", "acme"]);
+
+    let events: Value = serde_json::from_str(&env.cli_ok(&["audit", "--json"])).expect("json");
+    let events = events.as_array().expect("array");
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap_or(""),
+                e["target"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("group_created", "acme"),
+            ("project_created", "acme/app"),
+            ("group_updated", "acme"),
+            ("user_created", "alice"),
+            ("member_added", "acme/app"),
+            ("member_updated", "acme/app"),
+            ("member_removed", "acme/app"),
+            ("pat_created", "alice"),
+            ("pat_revoked", "alice"),
+        ],
+        "{events:?}"
+    );
+    for e in events {
+        assert_eq!(e["actor"], "cli", "{e}");
+    }
+    let detail = |action: &str| {
+        events
+            .iter()
+            .find(|e| e["action"] == action)
+            .and_then(|e| e["detail"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(detail("member_updated").contains("role=maintainer was=developer"));
+    assert!(detail("pat_created").contains(&format!("pat={pat_id}")));
+    assert!(!env
+        .cli_ok(&["audit"])
+        .contains(pat["token"].as_str().unwrap_or("?")));
 }
 
 #[test]

@@ -7,9 +7,10 @@ use serde::Serialize;
 
 use super::auth::authenticate;
 use super::error::{manage_error, GitlabError};
+use super::on_pool;
 use super::query::created_after;
+use crate::app::AppState;
 use crate::domain::audit::AuditEvent;
-use crate::http::AppState;
 use crate::manage::Actor;
 
 /// One event; field names follow the table, `created_at` as GitLab names the instant.
@@ -47,12 +48,15 @@ pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
+    let user = authenticate(&req, &state).await?;
     let since = created_after(req.query_string())?;
-    let events = state
-        .manager
-        .audit(Actor::User(&user), since, MAX_EVENTS)
-        .map_err(manage_error)?;
+    let events = on_pool(&state, move |s| {
+        s.manage
+            .audit
+            .list(Actor::User(&user), since, MAX_EVENTS)
+            .map_err(manage_error)
+    })
+    .await?;
     let body: Vec<AuditEventEntity> = events.into_iter().map(AuditEventEntity::from).collect();
     Ok(HttpResponse::Ok().json(body))
 }

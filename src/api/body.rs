@@ -6,10 +6,10 @@
 
 use actix_web::http::header::{HeaderMap, CONTENT_TYPE};
 use actix_web::web;
-use futures_util::StreamExt;
 use serde_json::Value;
 
-use crate::http::limits::MAX_BODY_BYTES;
+use crate::request::body::{read_bounded, BodyError as ReadError};
+use crate::request::limits::MAX_BODY_BYTES;
 
 /// The fields of a create request, untrusted and unvalidated.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -40,16 +40,13 @@ pub enum BodyError {
 }
 
 /// Reads the whole body, refusing more than [`MAX_BODY_BYTES`] as soon as it is exceeded.
-pub async fn read(mut payload: web::Payload) -> Result<web::BytesMut, BodyError> {
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|_| BodyError::Unreadable)?;
-        if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(BodyError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+pub async fn read(payload: web::Payload) -> Result<web::BytesMut, BodyError> {
+    read_bounded(payload, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge(_) => BodyError::TooLarge,
+            ReadError::Unreadable => BodyError::Unreadable,
+        })
 }
 
 /// Parses by content type: form-encoded when it says so, JSON otherwise (GitLab's own

@@ -9,20 +9,25 @@ use secrecy::ExposeSecret;
 use super::auth::authenticate;
 use super::entities::CiVariable;
 use super::error::{manage_error, GitlabError};
-use super::namespace::project;
-use crate::http::AppState;
+use super::namespace::Target;
+use super::on_pool;
+use crate::app::AppState;
 use crate::manage::Actor;
 
 pub async fn deploy_variables(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
-    let project = project(&req, &state.manager)?;
-    let variables = state
-        .manager
-        .ci_variables(Actor::User(&user), &project)
-        .map_err(manage_error)?;
+    let user = authenticate(&req, &state).await?;
+    let target = Target::project_of(&req)?;
+    let variables = on_pool(&state, move |s| {
+        let project = target.project(&s.manage.tokens)?;
+        s.manage
+            .tokens
+            .ci_variables(Actor::User(&user), &project)
+            .map_err(manage_error)
+    })
+    .await?;
     let body: Vec<CiVariable> = match variables {
         Some(ci) => vec![
             CiVariable::env("CI_DEPLOY_USER", ci.user, false),

@@ -10,10 +10,11 @@ use super::body::{self, normalise_expiry};
 use super::entities::DeployTokenEntity;
 use super::error::{manage_error, GitlabError};
 use super::ids::parse_token_id;
-use super::namespace::owner;
+use super::namespace::Target;
+use super::on_pool;
 use super::query::active_filter;
+use crate::app::AppState;
 use crate::domain::deploy_token::DeployToken;
-use crate::http::AppState;
 use crate::manage::{Actor, CreateRequest};
 
 /// `GET …/deploy_tokens[?active=true|false]`
@@ -21,13 +22,17 @@ pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
+    let user = authenticate(&req, &state).await?;
     let active = active_filter(req.query_string())?;
-    let owner = owner(&req, &state.manager)?;
-    let tokens = state
-        .manager
-        .list(Actor::User(&user), &owner)
-        .map_err(manage_error)?;
+    let target = Target::of(&req)?;
+    let tokens = on_pool(&state, move |s| {
+        let owner = target.owner(&s.manage.tokens)?;
+        s.manage
+            .tokens
+            .list(Actor::User(&user), &owner)
+            .map_err(manage_error)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(entities(&tokens, active)))
 }
 
@@ -36,13 +41,17 @@ pub async fn show(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
+    let user = authenticate(&req, &state).await?;
     let token_id = token_id(&req)?;
-    let owner = owner(&req, &state.manager)?;
-    let token = state
-        .manager
-        .get(Actor::User(&user), &owner, token_id)
-        .map_err(manage_error)?;
+    let target = Target::of(&req)?;
+    let token = on_pool(&state, move |s| {
+        let owner = target.owner(&s.manage.tokens)?;
+        s.manage
+            .tokens
+            .get(Actor::User(&user), &owner, token_id)
+            .map_err(manage_error)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(DeployTokenEntity::of(&token, Utc::now())))
 }
 
@@ -52,10 +61,10 @@ pub async fn create(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
+    let user = authenticate(&req, &state).await?;
     let raw = body::read(payload).await?;
     let fields = body::parse(req.headers(), &raw)?;
-    let owner = owner(&req, &state.manager)?;
+    let target = Target::of(&req)?;
     let request = CreateRequest {
         name: fields.name,
         scopes: fields.scopes,
@@ -67,10 +76,14 @@ pub async fn create(
             .filter(|d| !d.is_empty()),
         username: fields.username.filter(|u| !u.is_empty()),
     };
-    let (token, secret) = state
-        .manager
-        .create(Actor::User(&user), &owner, request)
-        .map_err(manage_error)?;
+    let (token, secret) = on_pool(&state, move |s| {
+        let owner = target.owner(&s.manage.tokens)?;
+        s.manage
+            .tokens
+            .create(Actor::User(&user), &owner, request)
+            .map_err(manage_error)
+    })
+    .await?;
     let mut entity = DeployTokenEntity::of(&token, Utc::now());
     entity.token = Some(secret.expose().to_string());
     Ok(HttpResponse::Created().json(entity))
@@ -81,13 +94,17 @@ pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
+    let user = authenticate(&req, &state).await?;
     let token_id = token_id(&req)?;
-    let owner = owner(&req, &state.manager)?;
-    state
-        .manager
-        .revoke(Actor::User(&user), &owner, token_id)
-        .map_err(manage_error)?;
+    let target = Target::of(&req)?;
+    on_pool(&state, move |s| {
+        let owner = target.owner(&s.manage.tokens)?;
+        s.manage
+            .tokens
+            .revoke(Actor::User(&user), &owner, token_id)
+            .map_err(manage_error)
+    })
+    .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -96,12 +113,15 @@ pub async fn list_all(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, GitlabError> {
-    let user = authenticate(&req, &state)?;
+    let user = authenticate(&req, &state).await?;
     let active = active_filter(req.query_string())?;
-    let tokens = state
-        .manager
-        .list_all(Actor::User(&user), active)
-        .map_err(manage_error)?;
+    let tokens = on_pool(&state, move |s| {
+        s.manage
+            .tokens
+            .list_all(Actor::User(&user), active)
+            .map_err(manage_error)
+    })
+    .await?;
     // The manager filtered already; filtering again costs nothing and keeps one rule.
     Ok(HttpResponse::Ok().json(entities(&tokens, active)))
 }

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
 use super::body::BodyError;
-use crate::manage::ManageError;
+use crate::manage::{ManageError, Missing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitlabError {
@@ -39,6 +39,9 @@ pub enum GitlabError {
     /// With the methods the route does take, for the `Allow` header (RFC 9110).
     #[error("405 Method Not Allowed")]
     MethodNotAllowed(&'static str),
+    /// The name is taken.
+    #[error("409 Conflict: {0}")]
+    Conflict(String),
     /// Too many failed authentications from this client (SPEC §7): retry after seconds.
     #[error("429 Too Many Requests")]
     Throttled(u64),
@@ -62,16 +65,17 @@ impl GitlabError {
     }
 }
 
-/// The manager's refusal as GitLab words it. The manager names a missing (or invisible)
-/// project or group in GitLab's words; any other missing thing is GitLab's `404 Not found`.
+/// The manager's refusal as GitLab words it: a missing (or invisible) project or group in
+/// GitLab's words; any other missing thing is GitLab's `404 Not found`.
 pub fn manage_error(e: ManageError) -> GitlabError {
     match e {
         ManageError::Forbidden => GitlabError::Forbidden,
-        ManageError::NotFound(message) => match message.as_str() {
-            "404 Project Not Found" => GitlabError::project_not_found(),
-            "404 Group Not Found" => GitlabError::group_not_found(),
-            _ => GitlabError::not_found(),
-        },
+        ManageError::NotFound(Missing::Project(_)) => GitlabError::project_not_found(),
+        ManageError::NotFound(Missing::Group(_) | Missing::ParentGroup(_)) => {
+            GitlabError::group_not_found()
+        }
+        ManageError::NotFound(_) => GitlabError::not_found(),
+        ManageError::Conflict(message) => GitlabError::Conflict(message),
         ManageError::Invalid(fields) => GitlabError::Invalid(
             fields
                 .into_iter()
@@ -101,6 +105,7 @@ impl ResponseError for GitlabError {
             GitlabError::InsufficientScope | GitlabError::Forbidden => StatusCode::FORBIDDEN,
             GitlabError::NotFound(_) | GitlabError::RouteNotFound => StatusCode::NOT_FOUND,
             GitlabError::Invalid(_) | GitlabError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            GitlabError::Conflict(_) => StatusCode::CONFLICT,
             GitlabError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             GitlabError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GitlabError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -149,6 +154,14 @@ impl ResponseError for GitlabError {
             _ => {}
         }
         res.json(body)
+    }
+}
+
+/// The blocking pool could not run the call: the service is unavailable for now.
+impl From<crate::blocking::PoolError> for GitlabError {
+    fn from(e: crate::blocking::PoolError) -> Self {
+        log::error!("management call failed: {e}");
+        GitlabError::Unavailable
     }
 }
 

@@ -19,8 +19,18 @@ mod query;
 
 use actix_web::{web, HttpResponse};
 
+use crate::app::AppState;
 use error::GitlabError;
 use namespace::Kind;
+
+/// Runs a handler's storage-bound part on the blocking pool ([`AppState::on_pool`]).
+async fn on_pool<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, GitlabError>
+where
+    F: FnOnce(&AppState) -> Result<T, GitlabError> + Send + 'static,
+    T: Send + 'static,
+{
+    state.clone().into_inner().on_pool(work).await
+}
 
 /// The OpenAPI 3.0 document, compiled in so the served copy is always this build's.
 const OPENAPI: &str = include_str!("../../docs/openapi.yaml");

@@ -8,6 +8,52 @@ use crate::domain::deploy_token::TokenOwner;
 use crate::domain::namespace::Project;
 use crate::manage::DeployTokenManager;
 
+/// The namespace a route names, read from the request (no storage yet), so it can move to
+/// the blocking pool with the rest of the call.
+#[derive(Debug, Clone)]
+pub struct Target {
+    kind: Kind,
+    lookup: String,
+}
+
+impl Target {
+    pub fn of(req: &HttpRequest) -> Result<Self, GitlabError> {
+        let kind = Kind::of(req);
+        Ok(Self {
+            kind,
+            lookup: namespace_ref(req, kind)?.as_lookup(),
+        })
+    }
+
+    /// The project `/projects/:id/…` names (CI variables exist for projects only).
+    pub fn project_of(req: &HttpRequest) -> Result<Self, GitlabError> {
+        Ok(Self {
+            kind: Kind::Project,
+            lookup: namespace_ref(req, Kind::Project)?.as_lookup(),
+        })
+    }
+
+    /// The project or group, as the owner of deploy tokens.
+    pub fn owner(&self, manager: &DeployTokenManager) -> Result<TokenOwner, GitlabError> {
+        match self.kind {
+            Kind::Project => {
+                let project = manager
+                    .resolve_project(&self.lookup)
+                    .map_err(manage_error)?;
+                Ok(DeployTokenManager::project_owner(&project))
+            }
+            Kind::Group => {
+                let group = manager.resolve_group(&self.lookup).map_err(manage_error)?;
+                Ok(DeployTokenManager::group_owner(&group))
+            }
+        }
+    }
+
+    pub fn project(&self, manager: &DeployTokenManager) -> Result<Project, GitlabError> {
+        manager.resolve_project(&self.lookup).map_err(manage_error)
+    }
+}
+
 /// Which scope a route lives under; set per scope with `app_data`, so the project and group
 /// routes share their handlers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,26 +82,4 @@ fn namespace_ref(req: &HttpRequest, kind: Kind) -> Result<NamespaceRef, GitlabEr
         .get("id")
         .and_then(NamespaceRef::parse)
         .ok_or_else(|| kind.not_found())
-}
-
-/// The project or group the route names, as the owner of deploy tokens.
-pub fn owner(req: &HttpRequest, manager: &DeployTokenManager) -> Result<TokenOwner, GitlabError> {
-    let kind = Kind::of(req);
-    let lookup = namespace_ref(req, kind)?.as_lookup();
-    match kind {
-        Kind::Project => {
-            let project = manager.resolve_project(&lookup).map_err(manage_error)?;
-            Ok(DeployTokenManager::project_owner(&project))
-        }
-        Kind::Group => {
-            let group = manager.resolve_group(&lookup).map_err(manage_error)?;
-            Ok(DeployTokenManager::group_owner(&group))
-        }
-    }
-}
-
-/// The project the route names (CI variables exist for projects only).
-pub fn project(req: &HttpRequest, manager: &DeployTokenManager) -> Result<Project, GitlabError> {
-    let lookup = namespace_ref(req, Kind::Project)?.as_lookup();
-    manager.resolve_project(&lookup).map_err(manage_error)
 }

@@ -3,8 +3,7 @@
 use chrono::{DateTime, Utc};
 use clap::Args;
 
-use super::{print_json, Context};
-use crate::error::Error;
+use super::{print_json, Context, Error};
 use crate::manage::Actor;
 
 #[derive(Args)]
@@ -33,9 +32,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> Result<(), Error> {
                 })
         })
         .transpose()?;
-    let events = ctx
-        .manager(ctx.db()?)
-        .audit(Actor::Cli, since, args.limit)?;
+    let events = ctx.managers()?.audit.list(Actor::Cli, since, args.limit)?;
     if args.json {
         return print_json(&events);
     }

@@ -3,9 +3,8 @@
 use clap::Subcommand;
 use secrecy::ExposeSecret;
 
-use super::Context;
+use super::{Context, Error};
 use crate::domain::path::NamespacePath;
-use crate::error::Error;
 use crate::manage::Actor;
 
 #[derive(Subcommand)]
@@ -21,9 +20,9 @@ pub fn run(ctx: &Context, cmd: CiCommand) -> Result<(), Error> {
     match cmd {
         CiCommand::Variables { project } => {
             let path = NamespacePath::parse(&project)?;
-            let manager = ctx.manager(ctx.db()?);
-            let project = manager.resolve_project(path.as_str())?;
-            match manager.ci_variables(Actor::Cli, &project)? {
+            let managers = ctx.managers()?;
+            let project = managers.tokens.resolve_project(path.as_str())?;
+            match managers.tokens.ci_variables(Actor::Cli, &project)? {
                 // Values are URL-safe base64 and usernames without specials, so no quoting
                 // is needed in dotenv form.
                 Some(vars) => println!(

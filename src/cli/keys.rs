@@ -2,8 +2,8 @@
 
 use clap::Subcommand;
 
+use super::Error;
 use super::{print_json, Context};
-use crate::error::Error;
 use crate::keys::SigningAlg;
 
 #[derive(Subcommand)]
@@ -53,7 +53,7 @@ pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
         KeysCommand::Bundle => {
             let bundle = keys.bundle()?;
             if bundle.is_empty() {
-                return Err(Error::NotFound(format!(
+                return Err(Error::Config(format!(
                     "no published keys in {}: run `wvs-auth keys init`",
                     ctx.keys_dir.display()
                 )));

@@ -4,6 +4,7 @@
 
 mod audit;
 mod ci;
+mod error;
 mod keys;
 mod namespaces;
 mod serve;
@@ -12,11 +13,15 @@ mod users;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::FileConfig;
-use crate::error::Error;
+use crate::config::{GlobalSettings, SettingsFile};
+use crate::domain::store::Store;
+use crate::manage::Managers;
+use crate::store::DatabaseUrl;
+pub use error::Error;
 
 #[derive(Parser)]
 #[command(
@@ -28,12 +33,8 @@ pub struct Cli {
     /// TOML file with defaults for any flag (data_dir, keys_dir, listen, issuer, services, ...)
     #[arg(long, global = true, env = "WVS_AUTH_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Where the SQLite database lives [default: ./data]
-    #[arg(long, global = true, env = "WVS_AUTH_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Where signing keys live [default: ./keys]
-    #[arg(long, global = true, env = "WVS_AUTH_KEYS_DIR", value_name = "DIR")]
-    keys_dir: Option<PathBuf>,
+    #[command(flatten)]
+    global: GlobalSettings,
     #[command(subcommand)]
     command: Command,
 }
@@ -41,7 +42,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the token server (creates the database and keys if missing)
-    Serve(serve::ServeArgs),
+    Serve(crate::config::ServeSettings),
     /// Manage signing keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -72,20 +73,23 @@ enum Command {
     Audit(audit::AuditArgs),
 }
 
-/// Paths every command needs, resolved once.
+/// What every command needs, resolved once.
 pub struct Context {
     pub data_dir: PathBuf,
     pub keys_dir: PathBuf,
-    pub file: FileConfig,
+    pub database: DatabaseUrl,
+    pub file: SettingsFile,
 }
 
 impl Context {
-    pub fn db(&self) -> Result<crate::db::Db, Error> {
-        Ok(crate::db::Db::open(&self.data_dir)?)
+    /// The database, opened (and created and migrated if need be) for one command.
+    pub fn store(&self) -> Result<Arc<dyn Store>, Error> {
+        Ok(crate::store::open(&self.database, 4)?.store)
     }
 
-    pub fn manager(&self, db: crate::db::Db) -> crate::manage::DeployTokenManager {
-        crate::manage::DeployTokenManager::new(db, &self.keys_dir)
+    /// Every manager over the database: the only way a command changes anything.
+    pub fn managers(&self) -> Result<Managers, Error> {
+        Ok(Managers::new(self.store()?, &self.keys_dir))
     }
 
     pub fn keys(&self) -> crate::keys::KeyStore {
@@ -138,16 +142,17 @@ fn usage_error(e: clap::Error) -> ExitCode {
 }
 
 fn execute(cli: Cli) -> Result<(), Error> {
-    let file = FileConfig::load(cli.config.as_deref())?;
+    let file = SettingsFile::load(cli.config.as_deref())?;
+    let global = file.overlay(&cli.global)?;
+    let data_dir = global.data_dir.unwrap_or_else(|| "data".into());
+    let database = match &global.database_url {
+        Some(url) => DatabaseUrl::parse(url)?,
+        None => DatabaseUrl::in_data_dir(&data_dir),
+    };
     let ctx = Context {
-        data_dir: cli
-            .data_dir
-            .or(file.data_dir.clone())
-            .unwrap_or_else(|| "data".into()),
-        keys_dir: cli
-            .keys_dir
-            .or(file.keys_dir.clone())
-            .unwrap_or_else(|| "keys".into()),
+        keys_dir: global.keys_dir.unwrap_or_else(|| "keys".into()),
+        data_dir,
+        database,
         file,
     };
     match cli.command {

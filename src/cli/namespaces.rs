@@ -3,11 +3,11 @@
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{print_json, Context};
+use super::{print_json, Context, Error};
 use crate::domain::namespace::Visibility;
 use crate::domain::path::NamespacePath;
-use crate::error::Error;
-use crate::git::Repositories;
+use crate::manage::Actor;
+use crate::realms::git::Repositories;
 
 #[derive(Subcommand)]
 pub enum GroupCommand {
@@ -82,7 +82,10 @@ pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
             dependency_proxy,
         } => {
             let path = NamespacePath::parse(&path)?;
-            let group = ctx.db()?.create_group(&path, dependency_proxy)?;
+            let group =
+                ctx.managers()?
+                    .namespaces
+                    .create_group(Actor::Cli, &path, dependency_proxy)?;
             println!(
                 "created group {} (id {}, dependency proxy {})",
                 group.path,
@@ -95,7 +98,11 @@ pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
             dependency_proxy,
         } => {
             let path = NamespacePath::parse(&path)?;
-            let group = ctx.db()?.set_dependency_proxy(&path, dependency_proxy)?;
+            let group = ctx.managers()?.namespaces.set_dependency_proxy(
+                Actor::Cli,
+                &path,
+                dependency_proxy,
+            )?;
             println!(
                 "group {}: dependency proxy {}",
                 group.path,
@@ -103,7 +110,7 @@ pub fn run_group(ctx: &Context, cmd: GroupCommand) -> Result<(), Error> {
             );
         }
         GroupCommand::List { json } => {
-            let groups = ctx.db()?.list_groups()?;
+            let groups = ctx.managers()?.namespaces.groups()?;
             if json {
                 let rows: Vec<_> = groups
                     .iter()
@@ -137,7 +144,10 @@ pub fn run_project(ctx: &Context, cmd: ProjectCommand) -> Result<(), Error> {
     match cmd {
         ProjectCommand::Create { path, visibility } => {
             let path = NamespacePath::parse(&path)?;
-            let project = ctx.db()?.create_project(&path, visibility)?;
+            let project =
+                ctx.managers()?
+                    .namespaces
+                    .create_project(Actor::Cli, &path, visibility)?;
             println!(
                 "created {} project {} (id {})",
                 project.visibility, project.path, project.id
@@ -154,7 +164,7 @@ pub fn run_project(ctx: &Context, cmd: ProjectCommand) -> Result<(), Error> {
             println!("git repository: {}", repos.dir(&project.path).display());
         }
         ProjectCommand::List { json } => {
-            let projects = ctx.db()?.list_projects()?;
+            let projects = ctx.managers()?.namespaces.projects()?;
             if json {
                 let rows: Vec<_> = projects
                     .iter()

@@ -4,14 +4,13 @@ use chrono::Utc;
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::json;
 
-use super::{print_json, Context};
-use crate::db::{Db, Revocation};
+use super::{print_json, Context, Error};
 use crate::domain::deploy_token::{
     parse_expiry, parse_scopes, validate_name, validate_username, DeployToken, TokenOwner,
 };
 use crate::domain::path::NamespacePath;
-use crate::error::Error;
-use crate::manage::{Actor, CreateRequest};
+use crate::domain::store::Revocation;
+use crate::manage::{Actor, CreateRequest, DeployTokenManager, Managers};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("owner").required(true).args(["project", "group"])))]
@@ -66,23 +65,16 @@ fn owner_path(owner: &OwnerArgs) -> Result<(NamespacePath, bool), Error> {
     }
 }
 
-fn resolve_owner(db: &Db, (path, is_project): (NamespacePath, bool)) -> Result<TokenOwner, Error> {
+fn resolve_owner(
+    managers: &Managers,
+    (path, is_project): (NamespacePath, bool),
+) -> Result<TokenOwner, Error> {
     if is_project {
-        let p = db
-            .find_project(&path)?
-            .ok_or_else(|| Error::NotFound(format!("project {path} does not exist")))?;
-        Ok(TokenOwner::Project {
-            id: p.id,
-            path: p.path,
-        })
+        let p = managers.namespaces.project(&path)?;
+        Ok(DeployTokenManager::project_owner(&p))
     } else {
-        let g = db
-            .find_group(&path)?
-            .ok_or_else(|| Error::NotFound(format!("group {path} does not exist")))?;
-        Ok(TokenOwner::Group {
-            id: g.id,
-            path: g.path,
-        })
+        let g = managers.namespaces.group(&path)?;
+        Ok(DeployTokenManager::group_owner(&g))
     }
 }
 
@@ -116,15 +108,15 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                 validate_username(u)?;
             }
             let owner_path = owner_path(&owner)?;
-            let db = ctx.db()?;
-            let owner = resolve_owner(&db, owner_path)?;
+            let managers = ctx.managers()?;
+            let owner = resolve_owner(&managers, owner_path)?;
             let request = CreateRequest {
                 name: Some(name),
                 scopes: vec![scopes],
                 expires_at,
                 username,
             };
-            let (token, secret) = ctx.manager(db).create(Actor::Cli, &owner, request)?;
+            let (token, secret) = managers.tokens.create(Actor::Cli, &owner, request)?;
             if json {
                 let mut value = token_json(&token);
                 value["token"] = json!(secret.expose());
@@ -147,9 +139,9 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
         }
         TokenCommand::List { owner, json } => {
             let owner_path = owner_path(&owner)?;
-            let db = ctx.db()?;
-            let owner = resolve_owner(&db, owner_path)?;
-            let tokens = db.list_deploy_tokens(&owner)?;
+            let managers = ctx.managers()?;
+            let owner = resolve_owner(&managers, owner_path)?;
+            let tokens = managers.tokens.list(Actor::Cli, &owner)?;
             let now = Utc::now();
             if json {
                 let rows: Vec<_> = tokens
@@ -188,7 +180,7 @@ pub fn run(ctx: &Context, cmd: TokenCommand) -> Result<(), Error> {
                 }
             }
         }
-        TokenCommand::Revoke { id } => match ctx.manager(ctx.db()?).revoke_by_id(Actor::Cli, id)?.1
+        TokenCommand::Revoke { id } => match ctx.managers()?.tokens.revoke_by_id(Actor::Cli, id)?.1
         {
             Revocation::Revoked => println!("revoked deploy token {id}"),
             Revocation::AlreadyRevoked => println!("deploy token {id} was already revoked"),

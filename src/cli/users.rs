@@ -7,15 +7,15 @@ use clap::{ArgGroup, Args, Subcommand};
 use secrecy::SecretString;
 use serde_json::json;
 
-use super::{print_json, Context};
-use crate::db::{Db, MemberOf};
-use crate::domain::deploy_token::{parse_expiry, validate_name, PlainSecret};
-use crate::domain::password::hash_password;
+use super::{print_json, Context, Error};
+use crate::domain::deploy_token::{parse_expiry, validate_name};
+use crate::domain::password::validate_password;
 use crate::domain::path::NamespacePath;
-use crate::domain::personal_access_token::{parse_pat_scopes, PAT_PREFIX};
+use crate::domain::personal_access_token::parse_pat_scopes;
 use crate::domain::role::Role;
-use crate::domain::user::{validate_username, User};
-use crate::error::Error;
+use crate::domain::user::validate_username;
+use crate::manage::users::MemberTarget;
+use crate::manage::{Actor, NewPatRequest};
 
 #[derive(Args)]
 #[command(group(ArgGroup::new("target").required(true).args(["project", "group"])))]
@@ -85,33 +85,18 @@ pub enum UserTokenCommand {
     Revoke { id: i64 },
 }
 
-fn target(t: &TargetArgs) -> Result<(NamespacePath, bool), Error> {
+fn target(t: &TargetArgs) -> Result<MemberTarget, Error> {
     match (&t.project, &t.group) {
-        (Some(p), _) => Ok((NamespacePath::parse(p)?, true)),
-        (None, Some(g)) => Ok((NamespacePath::parse(g)?, false)),
+        (Some(p), _) => Ok(MemberTarget::Project(NamespacePath::parse(p)?)),
+        (None, Some(g)) => Ok(MemberTarget::Group(NamespacePath::parse(g)?)),
         (None, None) => Err(Error::Config("--project or --group is required".into())),
     }
 }
 
-fn resolve_target(db: &Db, (path, is_project): (NamespacePath, bool)) -> Result<MemberOf, Error> {
-    if is_project {
-        let p = db
-            .find_project(&path)?
-            .ok_or_else(|| Error::NotFound(format!("project {path} does not exist")))?;
-        Ok(MemberOf::Project(p.id))
-    } else {
-        let g = db
-            .find_group(&path)?
-            .ok_or_else(|| Error::NotFound(format!("group {path} does not exist")))?;
-        Ok(MemberOf::Group(g.id))
+fn shown(t: &MemberTarget) -> &NamespacePath {
+    match t {
+        MemberTarget::Project(p) | MemberTarget::Group(p) => p,
     }
-}
-
-fn find_user(db: &Db, name: &str) -> Result<User, Error> {
-    Ok(db
-        .find_user_by_username(name)?
-        .ok_or_else(|| Error::NotFound(format!("user {name} does not exist")))?
-        .0)
 }
 
 /// The first line of stdin, without its line ending.
@@ -133,12 +118,18 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
             password_stdin,
         } => {
             validate_username(&name).map_err(|e| Error::Config(e.to_string()))?;
-            let hash = if password_stdin {
-                Some(hash_password(&read_password()?).map_err(|e| Error::Config(e.to_string()))?)
+            let password = if password_stdin {
+                let password = read_password()?;
+                validate_password(&password).map_err(|e| Error::Config(e.to_string()))?;
+                Some(password)
             } else {
                 None
             };
-            let user = ctx.db()?.create_user(&name, hash.as_deref(), admin)?;
+            let user = ctx
+                .managers()?
+                .users
+                .create(Actor::Cli, &name, password.as_ref(), admin)?;
+            let hash = password;
             println!(
                 "created user {} (id {}){}{}",
                 user.username,
@@ -152,7 +143,7 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
             );
         }
         UserCommand::List { json } => {
-            let users = ctx.db()?.list_users()?;
+            let users = ctx.managers()?.users.list(Actor::Cli)?;
             if json {
                 let rows: Vec<_> = users
                     .iter()
@@ -179,27 +170,20 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
                 .parse()
                 .map_err(|e: crate::domain::role::UnknownRole| Error::Config(e.to_string()))?;
             let t = target(&t)?;
-            let shown = t.0.clone();
-            let db = ctx.db()?;
-            let user = find_user(&db, &name)?;
-            let of = resolve_target(&db, t)?;
-            match db.set_membership(user.id, of, role)? {
+            let shown = shown(&t).clone();
+            let (user, previous) = ctx
+                .managers()?
+                .users
+                .add_member(Actor::Cli, &name, &t, role)?;
+            match previous {
                 None => println!("{} is now {role} of {shown}", user.username),
                 Some(old) => println!("{} changed from {old} to {role} of {shown}", user.username),
             }
         }
         UserCommand::RemoveMember { name, target: t } => {
             let t = target(&t)?;
-            let shown = t.0.clone();
-            let db = ctx.db()?;
-            let user = find_user(&db, &name)?;
-            let of = resolve_target(&db, t)?;
-            if !db.remove_membership(user.id, of)? {
-                return Err(Error::NotFound(format!(
-                    "{} is not a member of {shown}",
-                    user.username
-                )));
-            }
+            let shown = shown(&t).clone();
+            let user = ctx.managers()?.users.remove_member(Actor::Cli, &name, &t)?;
             println!("removed {} from {shown}", user.username);
         }
         UserCommand::Token(UserTokenCommand::Create {
@@ -209,21 +193,21 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
             expires_at,
             json,
         }) => {
+            // Validated before the database is opened, so bad input never creates it.
             validate_name(&name)?;
-            let scopes = parse_pat_scopes(&scopes).map_err(|e| Error::Config(e.to_string()))?;
-            let expires_at = expires_at
-                .map(|d| parse_expiry(&d, Utc::now().date_naive()))
-                .transpose()?;
-            let db = ctx.db()?;
-            let owner = find_user(&db, &user)?;
-            let secret = PlainSecret::with_prefix(PAT_PREFIX);
-            let pat = db.create_personal_access_token(
-                owner.id,
-                &name,
-                &scopes,
+            parse_pat_scopes(&scopes).map_err(|e| Error::Config(e.to_string()))?;
+            if let Some(d) = &expires_at {
+                parse_expiry(d, Utc::now().date_naive())?;
+            }
+            let request = NewPatRequest {
+                name,
+                scopes,
                 expires_at,
-                &secret.hashed(),
-            )?;
+            };
+            let (owner, pat, secret) =
+                ctx.managers()?
+                    .users
+                    .create_pat(Actor::Cli, &user, &request)?;
             let scope_names: Vec<&str> = pat.scopes.iter().map(|s| s.as_str()).collect();
             if json {
                 print_json(&json!({
@@ -248,13 +232,8 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
             }
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
-            if ctx.db()?.revoke_personal_access_token(id)? {
-                println!("revoked personal access token {id}");
-            } else {
-                return Err(Error::NotFound(format!(
-                    "personal access token {id} does not exist or is already revoked"
-                )));
-            }
+            ctx.managers()?.users.revoke_pat(Actor::Cli, id)?;
+            println!("revoked personal access token {id}");
         }
     }
     Ok(())

@@ -1,14 +1,29 @@
-//! The audit log (SPEC §7): who created, revoked or first used a token, and failed
-//! authentications, with actor and time. Written by the management service and the
-//! background usage flusher; read by `wvs-auth audit` and the API.
+//! The audit log (SPEC §5, §7): every management change (groups, projects, users,
+//! memberships, personal access tokens, deploy tokens), a deploy token's first use, and
+//! failed authentications on every surface, with actor and time. Written by the managers
+//! (in the transaction of the change), the background usage flusher and the authentication
+//! step; read by `wvs-auth audit` and the API.
 
 use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+use super::deploy_token::DeployToken;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
+    GroupCreated,
+    /// A group setting changed (the Dependency Proxy switch).
+    GroupUpdated,
+    ProjectCreated,
+    UserCreated,
+    MemberAdded,
+    /// An existing member's role changed.
+    MemberUpdated,
+    MemberRemoved,
+    PatCreated,
+    PatRevoked,
     DeployTokenCreated,
     DeployTokenRevoked,
     DeployTokenFirstUsed,
@@ -16,7 +31,16 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 4] = [
+    pub const ALL: [AuditAction; 13] = [
+        AuditAction::GroupCreated,
+        AuditAction::GroupUpdated,
+        AuditAction::ProjectCreated,
+        AuditAction::UserCreated,
+        AuditAction::MemberAdded,
+        AuditAction::MemberUpdated,
+        AuditAction::MemberRemoved,
+        AuditAction::PatCreated,
+        AuditAction::PatRevoked,
         AuditAction::DeployTokenCreated,
         AuditAction::DeployTokenRevoked,
         AuditAction::DeployTokenFirstUsed,
@@ -25,6 +49,15 @@ impl AuditAction {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            AuditAction::GroupCreated => "group_created",
+            AuditAction::GroupUpdated => "group_updated",
+            AuditAction::ProjectCreated => "project_created",
+            AuditAction::UserCreated => "user_created",
+            AuditAction::MemberAdded => "member_added",
+            AuditAction::MemberUpdated => "member_updated",
+            AuditAction::MemberRemoved => "member_removed",
+            AuditAction::PatCreated => "pat_created",
+            AuditAction::PatRevoked => "pat_revoked",
             AuditAction::DeployTokenCreated => "deploy_token_created",
             AuditAction::DeployTokenRevoked => "deploy_token_revoked",
             AuditAction::DeployTokenFirstUsed => "deploy_token_first_used",
@@ -62,7 +95,7 @@ pub struct AuditEvent {
     pub actor: Option<String>,
     pub actor_user_id: Option<i64>,
     pub deploy_token_id: Option<i64>,
-    /// Project or group path of the token.
+    /// What the event is about: a project or group path, or a username.
     pub target: Option<String>,
     pub detail: Option<String>,
 }
@@ -92,4 +125,71 @@ pub struct NewAuditEvent {
     pub deploy_token_id: Option<i64>,
     pub target: Option<String>,
     pub detail: Option<String>,
+}
+
+impl NewAuditEvent {
+    /// `action` by `actor` on `target`, with no token and no detail yet.
+    pub fn by(actor: &AuditActor, action: AuditAction, target: impl Into<String>) -> Self {
+        Self {
+            action,
+            actor: Some(actor.name.clone()),
+            actor_user_id: actor.user_id,
+            deploy_token_id: None,
+            target: Some(target.into()),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    pub fn with_token(mut self, id: i64) -> Self {
+        self.deploy_token_id = Some(id);
+        self
+    }
+
+    /// A deploy token's first use, in its own name (its username, default or custom).
+    pub fn first_use(token: &DeployToken) -> Self {
+        Self {
+            action: AuditAction::DeployTokenFirstUsed,
+            actor: Some(token.username()),
+            actor_user_id: None,
+            deploy_token_id: Some(token.id),
+            target: Some(token.owner.path().to_string()),
+            detail: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::principal::Principal;
+
+    #[test]
+    fn actions_round_trip() {
+        for a in AuditAction::ALL {
+            assert_eq!(a.as_str().parse::<AuditAction>(), Ok(a));
+        }
+        assert!("nope".parse::<AuditAction>().is_err());
+    }
+
+    #[test]
+    fn first_use_names_the_token_by_its_username() {
+        let Principal::DeployToken(t) = crate::domain::fixtures::token(
+            crate::domain::deploy_token::TokenOwner::Group {
+                id: 1,
+                path: crate::domain::fixtures::path("acme"),
+            },
+            &[],
+        ) else {
+            unreachable!("fixture builds tokens")
+        };
+        let e = NewAuditEvent::first_use(&t);
+        assert_eq!(e.actor.as_deref(), Some("wvs+deploy-token-1"));
+        assert_eq!(e.target.as_deref(), Some("acme"));
+        assert_eq!(e.deploy_token_id, Some(1));
+    }
 }

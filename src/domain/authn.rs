@@ -2,22 +2,110 @@
 //! that is revoked or expired fails the same way everywhere, on the very next request.
 //!
 //! The secret's prefix says what it is: `wvsdt-` a deploy token, `wvspat-` a personal
-//! access token, anything else a user's password.
+//! access token, anything else a user's password. Each surface says which of the three it
+//! accepts ([`Accepts`]); a secret of another kind is refused before any lookup.
 
 use chrono::{DateTime, Utc};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
-use super::deploy_token::{HashedToken, SECRET_PREFIX};
+use super::deploy_token::SECRET_PREFIX;
 use super::password::{hash_password, verify_password};
 use super::personal_access_token::PAT_PREFIX;
 use super::principal::Principal;
-use super::store::{DeployTokenLookup, StoreError, UserDirectory};
+use super::secret::HashedToken;
+use super::store::{
+    DeployTokenLookup, RealmReads, StoreError, StoreFailure, StoredUser, UserDirectory,
+};
 use super::user::{UserCredential, UserPrincipal};
 
-/// A username and secret as presented (Basic header, OAuth form, package headers).
+/// A username and secret as presented (Basic header, OAuth form, sign-in form).
+#[derive(Clone)]
 pub struct Credentials {
     pub username: String,
-    pub secret: secrecy::SecretString,
+    pub secret: SecretString,
+}
+
+/// What a request presented.
+#[derive(Clone)]
+pub enum Presented {
+    /// A username and a secret.
+    Login(Credentials),
+    /// A secret alone (`PRIVATE-TOKEN`, Bearer, `Deploy-Token`, `X-NuGet-ApiKey`): a
+    /// deploy token or a personal access token, never a password.
+    Token(SecretString),
+}
+
+impl Presented {
+    /// The username, when one came with the secret.
+    pub fn username(&self) -> Option<&str> {
+        match self {
+            Presented::Login(c) => Some(&c.username),
+            Presented::Token(_) => None,
+        }
+    }
+
+    pub fn secret(&self) -> &str {
+        match self {
+            Presented::Login(c) => c.secret.expose_secret(),
+            Presented::Token(s) => s.expose_secret(),
+        }
+    }
+
+    pub fn kind(&self) -> SecretKind {
+        SecretKind::of(self.secret())
+    }
+}
+
+/// What kind of secret was presented, by its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretKind {
+    DeployToken,
+    PersonalAccessToken,
+    Password,
+}
+
+impl SecretKind {
+    pub fn of(secret: &str) -> Self {
+        if secret.starts_with(SECRET_PREFIX) {
+            SecretKind::DeployToken
+        } else if secret.starts_with(PAT_PREFIX) {
+            SecretKind::PersonalAccessToken
+        } else {
+            SecretKind::Password
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            SecretKind::DeployToken => "deploy tokens",
+            SecretKind::PersonalAccessToken => "personal access tokens",
+            SecretKind::Password => "passwords",
+        }
+    }
+}
+
+/// Which kinds of secret a surface accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepts {
+    pub deploy_tokens: bool,
+    pub personal_access_tokens: bool,
+    pub passwords: bool,
+}
+
+impl Accepts {
+    pub const ALL: Accepts = Accepts {
+        deploy_tokens: true,
+        personal_access_tokens: true,
+        passwords: true,
+    };
+
+    fn kind(self, kind: SecretKind) -> bool {
+        match kind {
+            SecretKind::DeployToken => self.deploy_tokens,
+            SecretKind::PersonalAccessToken => self.personal_access_tokens,
+            SecretKind::Password => self.passwords,
+        }
+    }
 }
 
 /// The stores authentication reads.
@@ -25,6 +113,15 @@ pub struct Credentials {
 pub struct Stores<'a> {
     pub tokens: &'a dyn DeployTokenLookup,
     pub users: &'a dyn UserDirectory,
+}
+
+impl<'a> Stores<'a> {
+    pub fn of(reads: &'a dyn RealmReads) -> Self {
+        Self {
+            tokens: reads,
+            users: reads,
+        }
+    }
 }
 
 /// Why authentication failed. The messages never contain the secret; the client sees one
@@ -43,63 +140,69 @@ pub enum AuthnError {
     PatInactive(i64),
     #[error("unknown user or wrong password")]
     BadPassword,
-    #[error("deploy tokens cannot use the management API")]
-    DeployTokenNotAllowed,
+    /// A kind of secret this surface does not take (a deploy token at the management API,
+    /// a token in the sign-in form's password field).
+    #[error("{} are not accepted here", .0.plural())]
+    NotAccepted(SecretKind),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-pub fn authenticate(
-    stores: Stores<'_>,
-    credentials: &Credentials,
-    now: DateTime<Utc>,
-) -> Result<Principal, AuthnError> {
-    let secret = credentials.secret.expose_secret();
-    if secret.starts_with(SECRET_PREFIX) {
-        return deploy_token(stores.tokens, credentials, now);
-    }
-    if secret.starts_with(PAT_PREFIX) {
-        let user = personal_access_token(stores.users, secret, now)?;
-        // Constant time is not needed here: the secret already identified the user, the
-        // username is only checked so a PAT cannot be presented under another name.
-        if !user
-            .user
-            .username
-            .eq_ignore_ascii_case(&credentials.username)
-        {
-            return Err(AuthnError::UsernameMismatch);
+impl StoreFailure for AuthnError {
+    fn store_error(&self) -> Option<&StoreError> {
+        match self {
+            AuthnError::Store(e) => Some(e),
+            _ => None,
         }
-        return Ok(Principal::User(Box::new(user)));
     }
-    password(stores.users, credentials).map(|u| Principal::User(Box::new(u)))
 }
 
-/// `PRIVATE-TOKEN:` and `Authorization: Bearer` on the management API: personal access
-/// tokens only. A deploy token there is refused outright (SPEC §1).
-pub fn authenticate_private_token(
+/// The principal `presented` stands for, if this surface `accepts` its kind of secret.
+/// Passwords cost an argon2 verification: callers run this off the async workers.
+pub fn authenticate(
     stores: Stores<'_>,
-    secret: &str,
+    presented: &Presented,
+    accepts: Accepts,
     now: DateTime<Utc>,
-) -> Result<UserPrincipal, AuthnError> {
-    if secret.starts_with(SECRET_PREFIX) {
-        return Err(AuthnError::DeployTokenNotAllowed);
+) -> Result<Principal, AuthnError> {
+    let kind = presented.kind();
+    if !accepts.kind(kind) {
+        return Err(AuthnError::NotAccepted(kind));
     }
-    if !secret.starts_with(PAT_PREFIX) {
-        return Err(AuthnError::UnknownSecret);
+    let secret = presented.secret();
+    match (kind, presented) {
+        (SecretKind::DeployToken, _) => {
+            deploy_token(stores.tokens, secret, presented.username(), now)
+        }
+        (SecretKind::PersonalAccessToken, _) => {
+            let user = personal_access_token(stores.users, secret, now)?;
+            // Constant time is not needed here: the secret already identified the user,
+            // the username is only checked so a PAT cannot be presented under another name.
+            if let Some(name) = presented.username() {
+                if !user.user.username.eq_ignore_ascii_case(name) {
+                    return Err(AuthnError::UsernameMismatch);
+                }
+            }
+            Ok(Principal::User(Box::new(user)))
+        }
+        (SecretKind::Password, Presented::Login(credentials)) => {
+            password(stores.users, credentials).map(|u| Principal::User(Box::new(u)))
+        }
+        // A bare secret that is neither kind of token: there is no user to check it for.
+        (SecretKind::Password, Presented::Token(_)) => Err(AuthnError::UnknownSecret),
     }
-    personal_access_token(stores.users, secret, now)
 }
 
 fn deploy_token(
     tokens: &dyn DeployTokenLookup,
-    credentials: &Credentials,
+    secret: &str,
+    username: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Principal, AuthnError> {
-    let secret = credentials.secret.expose_secret();
     let token = tokens
         .find_by_digest(&HashedToken::of(secret))?
         .ok_or(AuthnError::UnknownSecret)?;
-    if !token.username_matches(&credentials.username) {
+    if username.is_some_and(|u| !token.username_matches(u)) {
         return Err(AuthnError::UsernameMismatch);
     }
     if token.is_revoked() {
@@ -179,7 +282,11 @@ fn password(
     static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     let attempt = credentials.secret.expose_secret();
     let found = users.find_user_by_username(&credentials.username)?;
-    let Some((user, Some(hash))) = found else {
+    let Some(StoredUser {
+        user,
+        password_hash: Some(hash),
+    }) = found
+    else {
         let dummy = DUMMY.get_or_init(|| {
             hash_password(&secrecy::SecretString::from(
                 "not a real password".to_string(),

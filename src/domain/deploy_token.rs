@@ -7,19 +7,14 @@
 use std::fmt;
 use std::str::FromStr;
 
-use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
-use rand::RngCore;
-use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::path::NamespacePath;
+use super::secret::PlainSecret;
 
 /// Every deploy-token secret starts with this, so secret scanners and humans recognise it.
 pub const SECRET_PREFIX: &str = "wvsdt-";
-/// Random bytes behind the prefix: 192 bits, comfortably above the 128 required.
-const SECRET_BYTES: usize = 24;
 pub const MAX_NAME_LEN: usize = 255;
 /// A project token with exactly this name is handed to the project's CI jobs as
 /// `CI_DEPLOY_USER` / `CI_DEPLOY_PASSWORD`, so its secret is kept sealed (SPEC §1).
@@ -155,53 +150,9 @@ pub fn is_expired(expires_at: Option<NaiveDate>, now: DateTime<Utc>) -> bool {
     }
 }
 
-/// A freshly generated secret. Wrapped in `SecretString` so it never leaks through `Debug`.
-pub struct PlainSecret(SecretString);
-
-impl PlainSecret {
-    pub fn generate() -> Self {
-        Self::with_prefix(SECRET_PREFIX)
-    }
-
-    /// A secret of the same strength under another prefix (personal access tokens).
-    pub fn with_prefix(prefix: &str) -> Self {
-        let mut bytes = [0u8; SECRET_BYTES];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let body = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        Self(SecretString::from(format!("{prefix}{body}")))
-    }
-
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-
-    pub fn into_secret(self) -> SecretString {
-        self.0
-    }
-
-    pub fn hashed(&self) -> HashedToken {
-        HashedToken::of(self.expose())
-    }
-}
-
-/// SHA-256 of a presented secret: the only form in which secrets are stored or looked up.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct HashedToken([u8; 32]);
-
-impl HashedToken {
-    pub fn of(secret: &str) -> Self {
-        Self(Sha256::digest(secret.as_bytes()).into())
-    }
-
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for HashedToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("HashedToken(..)")
-    }
+/// A new deploy-token secret: `wvsdt-` and 192 random bits.
+pub fn generate_secret() -> PlainSecret {
+    PlainSecret::with_prefix(SECRET_PREFIX)
 }
 
 /// Whom a token belongs to. Group tokens cover every project below the group.
@@ -298,12 +249,13 @@ pub fn default_username(id: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::secret::HashedToken;
     use chrono::TimeZone;
 
     #[test]
     fn secret_has_prefix_and_entropy() {
-        let a = PlainSecret::generate();
-        let b = PlainSecret::generate();
+        let a = generate_secret();
+        let b = generate_secret();
         assert!(a.expose().starts_with(SECRET_PREFIX));
         assert_eq!(a.expose().len(), SECRET_PREFIX.len() + 32);
         assert_ne!(a.expose(), b.expose());

@@ -19,6 +19,7 @@ pub mod personal_access_token;
 pub mod principal;
 pub mod role;
 pub mod scope;
+pub mod secret;
 pub mod store;
 pub mod user;
 

@@ -18,11 +18,17 @@ pub enum PasswordError {
     Hash(String),
 }
 
-pub fn hash_password(password: &SecretString) -> Result<String, PasswordError> {
+/// Is the password acceptable for a new account (before any hashing work is spent)?
+pub fn validate_password(password: &SecretString) -> Result<(), PasswordError> {
     let len = password.expose_secret().chars().count();
     if !(MIN_LEN..=MAX_LEN).contains(&len) {
         return Err(PasswordError::BadLength);
     }
+    Ok(())
+}
+
+pub fn hash_password(password: &SecretString) -> Result<String, PasswordError> {
+    validate_password(password)?;
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes(), &salt)

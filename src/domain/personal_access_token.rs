@@ -12,6 +12,11 @@ use super::deploy_token::is_expired;
 /// deploy token (`wvsdt-`).
 pub const PAT_PREFIX: &str = "wvspat-";
 
+/// A new personal access token secret: `wvspat-` and 192 random bits.
+pub fn generate_secret() -> super::secret::PlainSecret {
+    super::secret::PlainSecret::with_prefix(PAT_PREFIX)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PatScope {
     /// The management API, and (as in GitLab) everything the other scopes allow.

@@ -10,11 +10,13 @@
 //! rotation (`keys rotate --alg ES256`, then `keys activate KID`), so registries trust the
 //! new key before any token is signed with it.
 
+pub mod issue;
 mod live;
 mod material;
 pub mod rsa_kernel;
 pub mod seal;
 mod signer;
+pub mod verify;
 
 use std::fs;
 use std::io::Write;
@@ -29,7 +31,7 @@ pub use material::{jwk_for_key, KeyMaterial};
 
 /// The JWS algorithm of a signing key. Docker's distribution accepts RS* and ES* only;
 /// these are the two wvs-auth makes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum SigningAlg {
     /// RSA-2048, RSASSA-PKCS1-v1_5 with SHA-256.
     #[default]

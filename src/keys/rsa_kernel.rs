@@ -24,7 +24,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{KeyStore, SigningAlg};
 
@@ -48,7 +48,7 @@ const MIN_GAIN: f64 = 1.05;
 const PROBE_DEADLINE: Duration = Duration::from_secs(3);
 
 /// The `rsa_kernel` setting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum RsaKernel {
     /// Time both kernels at start and use the faster.

@@ -1,79 +1,24 @@
 //! Listing, creating and revoking deploy tokens on behalf of an actor (SPEC §1
-//! "Management", issue 6), plus the CI variables and the audit log that hang off them.
+//! "Management"), plus the CI variables that hang off them.
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use secrecy::SecretString;
 
-use crate::db::{Db, DbError, NewDeployToken, Revocation};
-use crate::domain::audit::{AuditActor, AuditEvent};
+use super::{Actor, FieldError, ManageError, Missing};
+use crate::domain::audit::{AuditAction, NewAuditEvent};
 use crate::domain::deploy_token::{
-    parse_expiry, parse_scopes, validate_name, validate_username, DeployToken, PlainSecret,
+    generate_secret, parse_expiry, parse_scopes, validate_name, validate_username, DeployToken,
     TokenOwner, CI_TOKEN_NAME,
 };
 use crate::domain::management::{may, may_see, TokenAction};
 use crate::domain::namespace::{Group, Project, Visibility};
 use crate::domain::path::NamespacePath;
-use crate::domain::user::UserPrincipal;
+use crate::domain::secret::PlainSecret;
+use crate::domain::store::{NewDeployToken, Revocation, Store};
 use crate::keys::seal::Sealer;
-
-/// Who is asking: the operator at the command line (may do anything) or a signed-in user.
-#[derive(Clone, Copy)]
-pub enum Actor<'a> {
-    Cli,
-    User(&'a UserPrincipal),
-}
-
-impl Actor<'_> {
-    fn audit(&self) -> AuditActor {
-        match self {
-            Actor::Cli => AuditActor::cli(),
-            Actor::User(u) => AuditActor {
-                name: u.user.username.clone(),
-                user_id: Some(u.user.id),
-            },
-        }
-    }
-
-    fn is_admin(&self) -> bool {
-        match self {
-            Actor::Cli => true,
-            Actor::User(u) => u.user.is_admin,
-        }
-    }
-}
-
-/// One invalid field of a create request, named as the API names it.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ManageError {
-    /// The actor can see the namespace but lacks the role.
-    #[error("forbidden")]
-    Forbidden,
-    /// No such namespace or token, or one the actor may not see: the same answer.
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{}", .0.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "))]
-    Invalid(Vec<FieldError>),
-    #[error("storage: {0}")]
-    Store(String),
-}
-
-impl From<DbError> for ManageError {
-    fn from(e: DbError) -> Self {
-        match e {
-            DbError::NotFound(m) => ManageError::NotFound(m),
-            other => ManageError::Store(other.to_string()),
-        }
-    }
-}
 
 /// A create request as received; every field is validated here.
 #[derive(Debug, Clone, Default)]
@@ -93,7 +38,7 @@ pub struct CiVariables {
 }
 
 pub struct DeployTokenManager {
-    db: Db,
+    store: Arc<dyn Store>,
     keys_dir: PathBuf,
     /// Loaded (or made) on first need, so commands that never touch the CI token do not
     /// create a key file.
@@ -101,9 +46,9 @@ pub struct DeployTokenManager {
 }
 
 impl DeployTokenManager {
-    pub fn new(db: Db, keys_dir: &Path) -> Self {
+    pub fn new(store: Arc<dyn Store>, keys_dir: &Path) -> Self {
         Self {
-            db,
+            store,
             keys_dir: keys_dir.to_path_buf(),
             sealer: OnceLock::new(),
         }
@@ -115,35 +60,33 @@ impl DeployTokenManager {
         }
         let loaded = Sealer::load_or_create(&self.keys_dir).map_err(|e| {
             log::error!("CI seal key: {e}");
-            ManageError::Store(e.to_string())
+            ManageError::Store(crate::domain::store::StoreError::Unavailable(e.to_string()))
         })?;
         Ok(self.sealer.get_or_init(|| loaded))
     }
 
     /// A project by numeric id or full path.
     pub fn resolve_project(&self, id_or_path: &str) -> Result<Project, ManageError> {
-        let not_found = || ManageError::NotFound("404 Project Not Found".into());
         let found = match id_or_path.parse::<i64>() {
-            Ok(id) => self.db.find_project_by_id(id)?,
+            Ok(id) => self.store.project_by_id(id)?,
             Err(_) => match NamespacePath::parse(id_or_path) {
-                Ok(path) => self.db.find_project(&path)?,
+                Ok(path) => self.store.project_by_path(&path)?,
                 Err(_) => None,
             },
         };
-        found.ok_or_else(not_found)
+        found.ok_or_else(|| Missing::Project(id_or_path.to_string()).into())
     }
 
     /// A group by numeric id or full path.
     pub fn resolve_group(&self, id_or_path: &str) -> Result<Group, ManageError> {
-        let not_found = || ManageError::NotFound("404 Group Not Found".into());
         let found = match id_or_path.parse::<i64>() {
-            Ok(id) => self.db.find_group_by_id(id)?,
+            Ok(id) => self.store.group_by_id(id)?,
             Err(_) => match NamespacePath::parse(id_or_path) {
-                Ok(path) => self.db.find_group(&path)?,
+                Ok(path) => self.store.group_by_path(&path)?,
                 Err(_) => None,
             },
         };
-        found.ok_or_else(not_found)
+        found.ok_or_else(|| Missing::Group(id_or_path.to_string()).into())
     }
 
     pub fn project_owner(project: &Project) -> TokenOwner {
@@ -178,18 +121,55 @@ impl DeployTokenManager {
         // non-members (403), a private one is not (404).
         let open_project = match owner {
             TokenOwner::Project { id, .. } => self
-                .db
-                .find_project_by_id(*id)?
+                .store
+                .project_by_id(*id)?
                 .is_some_and(|p| p.visibility != Visibility::Private),
             TokenOwner::Group { .. } => false,
         };
         if may_see(user, owner) || open_project {
             Err(ManageError::Forbidden)
         } else {
-            Err(ManageError::NotFound(match owner {
-                TokenOwner::Project { .. } => "404 Project Not Found".into(),
-                TokenOwner::Group { .. } => "404 Group Not Found".into(),
-            }))
+            Err(match owner {
+                TokenOwner::Project { path, .. } => Missing::Project(path.to_string()),
+                TokenOwner::Group { path, .. } => Missing::Group(path.to_string()),
+            }
+            .into())
+        }
+    }
+
+    /// The projects and groups whose deploy tokens the actor may list (the settings
+    /// pages' index), by path.
+    pub fn listable_owners(
+        &self,
+        actor: Actor<'_>,
+    ) -> Result<(Vec<TokenOwner>, Vec<TokenOwner>), ManageError> {
+        let visible = |owner: &TokenOwner| match actor {
+            Actor::Cli => true,
+            Actor::User(user) => may(user, owner, TokenAction::List),
+        };
+        let projects = self
+            .store
+            .list_projects()?
+            .iter()
+            .map(Self::project_owner)
+            .filter(|o| visible(o))
+            .collect();
+        let groups = self
+            .store
+            .list_groups()?
+            .iter()
+            .map(Self::group_owner)
+            .filter(|o| visible(o))
+            .collect();
+        Ok((projects, groups))
+    }
+
+    /// May the actor do `action` on `owner`'s tokens? For what a page offers (the create
+    /// form, revoke buttons); every call checks again.
+    pub fn may(&self, actor: Actor<'_>, owner: &TokenOwner, action: TokenAction) -> bool {
+        match actor {
+            Actor::Cli => true,
+            Actor::User(user) => may(user, owner, action),
         }
     }
 
@@ -199,7 +179,7 @@ impl DeployTokenManager {
         owner: &TokenOwner,
     ) -> Result<Vec<DeployToken>, ManageError> {
         self.authorize(actor, owner, TokenAction::List)?;
-        Ok(self.db.list_deploy_tokens(owner)?)
+        Ok(self.store.deploy_tokens_of(owner)?)
     }
 
     /// One token of `owner` (a token of another namespace is "not found").
@@ -214,10 +194,10 @@ impl DeployTokenManager {
     }
 
     fn token_of(&self, owner: &TokenOwner, token_id: i64) -> Result<DeployToken, ManageError> {
-        self.db
-            .find_deploy_token(token_id)?
+        self.store
+            .find_by_id(token_id)?
             .filter(|t| &t.owner == owner)
-            .ok_or_else(|| ManageError::NotFound("404 Deploy Token Not Found".into()))
+            .ok_or_else(|| Missing::DeployToken(token_id).into())
     }
 
     /// Validates every field (reporting all invalid ones at once), creates the token,
@@ -272,30 +252,44 @@ impl DeployTokenManager {
         if !errors.is_empty() {
             return Err(ManageError::Invalid(errors));
         }
-        let secret = PlainSecret::generate();
+        let secret = generate_secret();
         let sealed_secret = match owner {
             TokenOwner::Project { .. } if name == CI_TOKEN_NAME => Some(
                 self.sealer()?
                     .seal(secret.expose().as_bytes())
-                    .map_err(|e| ManageError::Store(e.to_string()))?,
+                    .map_err(|e| {
+                        ManageError::Store(crate::domain::store::StoreError::Unavailable(
+                            e.to_string(),
+                        ))
+                    })?,
             ),
             _ => None,
         };
+        let event = NewAuditEvent::by(
+            &actor.audit(),
+            AuditAction::DeployTokenCreated,
+            owner.path().to_string(),
+        )
+        .with_detail(format!(
+            "name={name:?} scopes={}",
+            scopes
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
         let new = NewDeployToken {
             owner: owner.clone(),
             name,
             custom_username: username,
             scopes,
             expires_at,
-            created_by: match actor {
-                Actor::User(u) => Some(u.user.id),
-                Actor::Cli => None,
-            },
+            created_by: actor.user_id(),
             sealed_secret,
         };
         let token = self
-            .db
-            .create_deploy_token(&new, &secret.hashed(), &actor.audit())?;
+            .store
+            .create_deploy_token(&new, &secret.hashed(), &event)?;
         Ok((token, secret))
     }
 
@@ -308,8 +302,8 @@ impl DeployTokenManager {
         token_id: i64,
     ) -> Result<(DeployToken, Revocation), ManageError> {
         self.authorize(actor, owner, TokenAction::Revoke)?;
-        self.token_of(owner, token_id)?;
-        self.revoke_authorized(actor, token_id)
+        let token = self.token_of(owner, token_id)?;
+        self.revoke_authorized(actor, token)
     }
 
     /// Revokes by id alone (the CLI's `token revoke ID`), authorized on the token's owner.
@@ -318,23 +312,38 @@ impl DeployTokenManager {
         actor: Actor<'_>,
         token_id: i64,
     ) -> Result<(DeployToken, Revocation), ManageError> {
-        let token = self.db.find_deploy_token(token_id)?.ok_or_else(|| {
-            ManageError::NotFound(format!("deploy token {token_id} does not exist"))
-        })?;
+        let token = self
+            .store
+            .find_by_id(token_id)?
+            .ok_or(Missing::DeployToken(token_id))?;
         self.authorize(actor, &token.owner, TokenAction::Revoke)?;
-        self.revoke_authorized(actor, token_id)
+        self.revoke_authorized(actor, token)
     }
 
     fn revoke_authorized(
         &self,
         actor: Actor<'_>,
-        token_id: i64,
+        token: DeployToken,
     ) -> Result<(DeployToken, Revocation), ManageError> {
-        let outcome = self.db.revoke_deploy_token(token_id, &actor.audit())?;
+        let event = NewAuditEvent::by(
+            &actor.audit(),
+            AuditAction::DeployTokenRevoked,
+            token.owner.path().to_string(),
+        )
+        .with_token(token.id);
+        let outcome = self
+            .store
+            .revoke_deploy_token(token.id, Utc::now(), &event)
+            .map_err(|e| match e {
+                crate::domain::store::StoreError::NotFound(_) => {
+                    ManageError::NotFound(Missing::DeployToken(token.id))
+                }
+                other => other.into(),
+            })?;
         let token = self
-            .db
-            .find_deploy_token(token_id)?
-            .ok_or_else(|| ManageError::NotFound("404 Deploy Token Not Found".into()))?;
+            .store
+            .find_by_id(token.id)?
+            .ok_or(Missing::DeployToken(token.id))?;
         Ok((token, outcome))
     }
 
@@ -345,13 +354,11 @@ impl DeployTokenManager {
         actor: Actor<'_>,
         active: Option<bool>,
     ) -> Result<Vec<DeployToken>, ManageError> {
-        if !actor.is_admin() {
-            return Err(ManageError::Forbidden);
-        }
+        actor.require(|u| u.user.is_admin)?;
         let now = Utc::now();
         Ok(self
-            .db
-            .list_all_deploy_tokens()?
+            .store
+            .all_deploy_tokens()?
             .into_iter()
             .filter(|t| active.is_none_or(|want| t.is_active(now) == want))
             .collect())
@@ -367,16 +374,19 @@ impl DeployTokenManager {
         let owner = Self::project_owner(project);
         self.authorize(actor, &owner, TokenAction::List)?;
         let now = Utc::now();
-        for (token, sealed) in self.db.ci_deploy_tokens(project.id)? {
+        for (token, sealed) in self.store.ci_deploy_tokens(project.id)? {
             if !token.is_active(now) {
                 continue;
             }
             let plain = self.sealer()?.open(&sealed).map_err(|e| {
                 log::error!("CI token {} cannot be unsealed: {e}", token.id);
-                ManageError::Store(e.to_string())
+                ManageError::Store(crate::domain::store::StoreError::Corrupt(e.to_string()))
             })?;
-            let password = String::from_utf8(plain)
-                .map_err(|_| ManageError::Store("sealed CI secret is not UTF-8".into()))?;
+            let password = String::from_utf8(plain).map_err(|_| {
+                ManageError::Store(crate::domain::store::StoreError::Corrupt(
+                    "sealed CI secret is not UTF-8".into(),
+                ))
+            })?;
             return Ok(Some(CiVariables {
                 token_id: token.id,
                 user: token.username(),
@@ -384,18 +394,5 @@ impl DeployTokenManager {
             }));
         }
         Ok(None)
-    }
-
-    /// The audit log (admins and the CLI).
-    pub fn audit(
-        &self,
-        actor: Actor<'_>,
-        since: Option<DateTime<Utc>>,
-        limit: u32,
-    ) -> Result<Vec<AuditEvent>, ManageError> {
-        if !actor.is_admin() {
-            return Err(ManageError::Forbidden);
-        }
-        Ok(self.db.list_audit(since, limit)?)
     }
 }

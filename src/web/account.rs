@@ -1,18 +1,19 @@
 //! Signing in and out, and finding who a request belongs to: the only place the settings
-//! pages talk to the user directory.
+//! pages talk to the user directory. Sign-in is the one authentication step with policy
+//! `SIGN_IN` (throttled and audited like every login; argon2 on the hashing pool).
 
 use actix_web::{web, HttpRequest};
 use chrono::Utc;
 use secrecy::SecretString;
 
 use super::error::WebError;
+use super::on_pool;
 use super::session::{self, NewSession, SessionDigest};
-use crate::domain::authn::Credentials;
+use crate::app::AppState;
+use crate::auth::{AuthFailure, Policy};
+use crate::domain::authn::{Credentials, Presented};
 use crate::domain::principal::Principal;
 use crate::domain::user::{UserCredential, UserPrincipal};
-use crate::http::client::client_ip;
-use crate::http::login::{login, LoginError};
-use crate::http::AppState;
 
 /// The user behind a request's session cookie.
 pub struct SignedIn {
@@ -29,21 +30,30 @@ impl SignedIn {
 }
 
 /// The signed-in user, or `SignInRequired` naming the page to come back to.
-pub fn require(req: &HttpRequest, state: &AppState) -> Result<SignedIn, WebError> {
-    current(req, state)?.ok_or_else(|| WebError::SignInRequired(req.path().to_string()))
+pub async fn require(req: &HttpRequest, state: &web::Data<AppState>) -> Result<SignedIn, WebError> {
+    current(req, state)
+        .await?
+        .ok_or_else(|| WebError::SignInRequired(req.path().to_string()))
 }
 
 /// The signed-in user, if the request carries a live session.
-pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<SignedIn>, WebError> {
+pub async fn current(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+) -> Result<Option<SignedIn>, WebError> {
     let Some(digest) = session::presented(req) else {
         return Ok(None);
     };
+    on_pool(state, move |state| load(state, digest)).await
+}
+
+fn load(state: &AppState, digest: SessionDigest) -> Result<Option<SignedIn>, WebError> {
     let store = |e: &dyn std::fmt::Display| {
         log::error!("session lookup failed: {e}");
         WebError::Unavailable
     };
     let Some(stored) = state
-        .db
+        .store
         .find_session(&digest, Utc::now())
         .map_err(|e| store(&e))?
     else {
@@ -51,13 +61,13 @@ pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<SignedIn>, 
     };
     // A user deleted since sign-in has no session any more (the row cascades away too).
     let Some(user) = state
-        .users
+        .store
         .find_user(stored.user_id)
         .map_err(|e| store(&e))?
     else {
         return Ok(None);
     };
-    let memberships = state.users.memberships_of(user.id).map_err(|e| store(&e))?;
+    let memberships = state.store.memberships_of(user.id).map_err(|e| store(&e))?;
     Ok(Some(SignedIn {
         principal: UserPrincipal {
             user,
@@ -69,51 +79,56 @@ pub fn current(req: &HttpRequest, state: &AppState) -> Result<Option<SignedIn>, 
     }))
 }
 
-/// Checks the password (throttled like every login) and opens a session. Only a password
-/// signs in here: a deploy token or a personal access token is for machines and the API.
-/// Argon2 is deliberately slow, so this runs off the async workers.
+/// Checks the password and opens a session. Only a password signs in here: a deploy token
+/// or a personal access token is for machines and the API.
 pub async fn sign_in(
     req: &HttpRequest,
-    state: web::Data<AppState>,
+    state: &web::Data<AppState>,
     username: String,
     password: String,
 ) -> Result<(NewSession, String), WebError> {
-    let peer = client_ip(req, &state.trusted_proxies);
-    let blocking = state.clone();
-    let outcome = web::block(move || {
-        let credentials = Credentials {
-            username,
-            secret: SecretString::from(password),
-        };
-        login(&blocking, peer, Some(&credentials), None)
-    })
-    .await
-    .map_err(|_| WebError::Unavailable)?;
-    let user = match outcome {
+    let presented = Presented::Login(Credentials {
+        username,
+        secret: SecretString::from(password),
+    });
+    let attempt = state.auth.attempt_with(
+        state.auth.client_ip(req),
+        Ok(Some(presented)),
+        &Policy::SIGN_IN,
+    );
+    let user = match state.auth.check(&attempt, None).await {
         Ok(Principal::User(user)) if matches!(user.credential, UserCredential::Password) => user,
         Ok(_) => return Err(WebError::BadRequest(REFUSED.to_string())),
-        Err(LoginError::Refused(reason)) => {
+        Err(AuthFailure::Refused(reason)) => {
             log::info!("web sign-in refused: {reason}");
             return Err(WebError::BadRequest(REFUSED.to_string()));
         }
-        Err(LoginError::Throttled(secs)) => return Err(WebError::Throttled(secs)),
-        Err(LoginError::Unavailable) => return Err(WebError::Unavailable),
+        Err(AuthFailure::Throttled(secs)) => return Err(WebError::Throttled(secs)),
+        Err(AuthFailure::Unavailable) => return Err(WebError::Unavailable),
+        Err(
+            AuthFailure::CredentialsRequired
+            | AuthFailure::Malformed(_)
+            | AuthFailure::InsufficientScope,
+        ) => return Err(WebError::BadRequest(REFUSED.to_string())),
     };
     let now = Utc::now();
     let new = NewSession::generate(now);
-    state
-        .db
-        .create_session(
-            &new.digest,
-            user.user.id,
-            &new.csrf_token,
-            now,
-            new.expires_at,
-        )
-        .map_err(|e| {
-            log::error!("cannot store a session: {e}");
-            WebError::Unavailable
-        })?;
+    let (digest, csrf, expires_at, user_id) = (
+        new.digest.clone(),
+        new.csrf_token.clone(),
+        new.expires_at,
+        user.user.id,
+    );
+    on_pool(state, move |state| {
+        state
+            .store
+            .create_session(&digest, user_id, &csrf, now, expires_at)
+            .map_err(|e| {
+                log::error!("cannot store a session: {e}");
+                WebError::Unavailable
+            })
+    })
+    .await?;
     log::info!("web sign-in user={}", user.user.username);
     Ok((new, user.user.username.clone()))
 }
@@ -122,9 +137,13 @@ pub async fn sign_in(
 pub const REFUSED: &str = "Invalid username or password.";
 
 /// Ends the session server-side; the cookie alone opens nothing afterwards.
-pub fn sign_out(state: &AppState, digest: &SessionDigest) -> Result<(), WebError> {
-    state.db.delete_session(digest).map_err(|e| {
-        log::error!("cannot delete a session: {e}");
-        WebError::Unavailable
+pub async fn sign_out(state: &web::Data<AppState>, digest: &SessionDigest) -> Result<(), WebError> {
+    let digest = digest.clone();
+    on_pool(state, move |state| {
+        state.store.delete_session(&digest).map_err(|e| {
+            log::error!("cannot delete a session: {e}");
+            WebError::Unavailable
+        })
     })
+    .await
 }

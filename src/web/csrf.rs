@@ -6,9 +6,15 @@
 //! the same value in a hidden field. Both comparisons run in constant time so the token
 //! cannot be guessed byte by byte from response timings.
 
-use base64::Engine;
-use rand::RngCore;
 use subtle::ConstantTimeEq;
+
+use crate::domain::secret::random_token;
+
+/// A form whose only field is the CSRF token (sign-out, revoke).
+#[derive(serde::Deserialize)]
+pub struct CsrfOnly {
+    pub csrf_token: Option<String>,
+}
 
 /// Name of the hidden form field every form carries.
 pub const FIELD: &str = "csrf_token";
@@ -17,9 +23,7 @@ pub const SIGN_IN_COOKIE: &str = "wvs_sign_in_csrf";
 
 /// A fresh 256-bit token, URL-safe base64 without padding (43 characters).
 pub fn generate() -> String {
-    let mut bytes = [0u8; 32];
-    rand::rngs::OsRng.fill_bytes(&mut bytes);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    random_token(32)
 }
 
 /// True when `presented` is exactly `expected`; an empty expected value never matches.

@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, HttpResponseBuilder, ResponseError};
 use askama::Template;
 
 use super::views::{Chrome, ErrorPage};
+use crate::manage::{ManageError, Missing};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebError {
@@ -102,6 +103,39 @@ pub fn local_return_to(raw: Option<&str>) -> String {
     match raw {
         Some(p) if p.starts_with("/-/") && !p.contains("//") && !p.contains('\\') => p.to_string(),
         _ => "/-/".to_string(),
+    }
+}
+
+/// The manager's refusal as a page says it (the words GitLab's pages use for missing ones).
+pub fn manage_error(e: ManageError) -> WebError {
+    match e {
+        ManageError::Forbidden => WebError::Forbidden,
+        ManageError::NotFound(Missing::Project(_)) => {
+            WebError::NotFound("404 Project Not Found".into())
+        }
+        ManageError::NotFound(Missing::Group(_) | Missing::ParentGroup(_)) => {
+            WebError::NotFound("404 Group Not Found".into())
+        }
+        ManageError::NotFound(_) => WebError::NotFound("404 Deploy Token Not Found".into()),
+        ManageError::Invalid(errors) => WebError::BadRequest(
+            errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
+        other => {
+            log::error!("deploy token management failed: {other}");
+            WebError::Unavailable
+        }
+    }
+}
+
+/// The blocking pool could not run the call: the service is unavailable for now.
+impl From<crate::blocking::PoolError> for WebError {
+    fn from(e: crate::blocking::PoolError) -> Self {
+        log::error!("settings page storage call failed: {e}");
+        WebError::Unavailable
     }
 }
 

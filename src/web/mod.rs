@@ -8,7 +8,6 @@
 mod account;
 mod csrf;
 mod error;
-mod flash;
 mod pages;
 mod session;
 mod tokens;
@@ -16,27 +15,20 @@ mod views;
 
 use actix_web::web;
 
-use flash::FlashStore;
+use crate::app::AppState;
+use error::WebError;
 use tokens::Kind;
 
 /// Largest settings form accepted; the create form is a few hundred bytes.
 const FORM_LIMIT: usize = 16 * 1024;
 
-/// What only the settings pages need, kept in `AppState::web`.
-pub struct WebState {
-    /// `--public-url`: when it is https, cookies are `Secure` even behind a TLS proxy that
-    /// does not say so.
-    pub public_url: Option<String>,
-    flashes: FlashStore,
-}
-
-impl WebState {
-    pub fn new(public_url: Option<String>) -> Self {
-        Self {
-            public_url,
-            flashes: FlashStore::default(),
-        }
-    }
+/// Runs a handler's storage-bound part on the blocking pool ([`AppState::on_pool`]).
+async fn on_pool<T, F>(state: &web::Data<AppState>, work: F) -> Result<T, WebError>
+where
+    F: FnOnce(&AppState) -> Result<T, WebError> + Send + 'static,
+    T: Send + 'static,
+{
+    state.clone().into_inner().on_pool(work).await
 }
 
 const PROJECT_PAGE: &str = "/-/projects/{path:.+}/settings/deploy_tokens";

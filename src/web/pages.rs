@@ -5,12 +5,13 @@ use serde::Deserialize;
 
 use super::account::{self, REFUSED};
 use super::csrf;
-use super::error::{html, local_return_to, redirect, secured, WebError};
+use super::csrf::CsrfOnly;
+use super::error::{html, local_return_to, manage_error, redirect, secured, WebError};
+use super::on_pool;
 use super::session::{self, secure_context};
 use super::views::{Chrome, IndexPage, SignInPage};
-use crate::domain::deploy_token::TokenOwner;
-use crate::domain::management::{may, TokenAction};
-use crate::http::AppState;
+use crate::app::AppState;
+use crate::manage::Actor;
 
 #[derive(Deserialize)]
 pub struct ReturnTo {
@@ -25,11 +26,6 @@ pub struct SignInForm {
     return_to: Option<String>,
 }
 
-#[derive(Deserialize)]
-pub struct CsrfOnly {
-    pub csrf_token: Option<String>,
-}
-
 /// The sign-in form, with a fresh double-submit CSRF pair (cookie + hidden field).
 pub async fn sign_in_form(
     req: HttpRequest,
@@ -37,7 +33,7 @@ pub async fn sign_in_form(
     query: web::Query<ReturnTo>,
 ) -> Result<HttpResponse, WebError> {
     let return_to = local_return_to(query.return_to.as_deref());
-    if account::current(&req, &state)?.is_some() {
+    if account::current(&req, &state).await?.is_some() {
         return Ok(redirect(&return_to));
     }
     Ok(sign_in_page(
@@ -59,7 +55,7 @@ fn sign_in_page(
     status: actix_web::http::StatusCode,
 ) -> HttpResponse {
     let token = csrf::generate();
-    let secure = secure_context(req, state.web.public_url.as_deref());
+    let secure = secure_context(req, state.realms.public_url.as_deref());
     let mut builder = secured(HttpResponse::build(status));
     builder.cookie(session::cookie(csrf::SIGN_IN_COOKIE, token.clone(), secure));
     let page = SignInPage {
@@ -98,9 +94,9 @@ pub async fn sign_in(
             actix_web::http::StatusCode::UNAUTHORIZED,
         ));
     }
-    match account::sign_in(&req, state.clone(), username.clone(), password).await {
+    match account::sign_in(&req, &state, username.clone(), password).await {
         Ok((new, _)) => {
-            let secure = secure_context(&req, state.web.public_url.as_deref());
+            let secure = secure_context(&req, state.realms.public_url.as_deref());
             let mut res = redirect(&return_to);
             let cookies = [
                 session::cookie(session::COOKIE, new.cookie_value, secure),
@@ -128,12 +124,12 @@ pub async fn sign_out(
     state: web::Data<AppState>,
     form: web::Form<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let secure = secure_context(&req, state.web.public_url.as_deref());
-    if let Some(signed) = account::current(&req, &state)? {
+    let secure = secure_context(&req, state.realms.public_url.as_deref());
+    if let Some(signed) = account::current(&req, &state).await? {
         if !csrf::matches(&signed.csrf, form.csrf_token.as_deref()) {
             return Err(WebError::Csrf);
         }
-        account::sign_out(&state, &signed.session)?;
+        account::sign_out(&state, &signed.session).await?;
         state.web.flashes.forget(&signed.session);
     }
     let mut res = redirect("/-/sign_in");
@@ -142,46 +138,24 @@ pub async fn sign_out(
     Ok(res)
 }
 
-/// The projects and groups whose deploy tokens the user may see.
+/// The projects and groups whose deploy tokens the user may see (the manager decides).
 pub async fn index(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, WebError> {
-    let signed = account::require(&req, &state)?;
-    let store = |e: crate::db::DbError| {
-        log::error!("listing namespaces failed: {e}");
-        WebError::Unavailable
-    };
-    let projects = state
-        .db
-        .list_projects()
-        .map_err(store)?
-        .into_iter()
-        .filter(|p| {
-            let owner = TokenOwner::Project {
-                id: p.id,
-                path: p.path.clone(),
-            };
-            may(&signed.principal, &owner, TokenAction::List)
-        })
-        .map(|p| p.path.to_string())
-        .collect();
-    let groups = state
-        .db
-        .list_groups()
-        .map_err(store)?
-        .into_iter()
-        .map(|g| TokenOwner::Group {
-            id: g.id,
-            path: g.path,
-        })
-        .filter(|o| may(&signed.principal, o, TokenAction::List))
-        .map(|o| o.path().to_string())
-        .collect();
+    let signed = account::require(&req, &state).await?;
+    let principal = signed.principal.clone();
+    let (projects, groups) = on_pool(&state, move |s| {
+        s.manage
+            .tokens
+            .listable_owners(Actor::User(&principal))
+            .map_err(manage_error)
+    })
+    .await?;
     let page = IndexPage {
         chrome: Chrome {
             user: Some(signed.username().to_string()),
             csrf: signed.csrf.clone(),
         },
-        projects,
-        groups,
+        projects: projects.iter().map(|o| o.path().to_string()).collect(),
+        groups: groups.iter().map(|o| o.path().to_string()).collect(),
     };
     Ok(html(secured(HttpResponse::Ok()), &page))
 }

@@ -7,19 +7,17 @@
 
 use actix_web::cookie::{time::Duration as CookieDuration, Cookie, SameSite};
 use actix_web::HttpRequest;
-use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use super::csrf;
+use crate::domain::secret::{random_token, HashedToken};
 
 pub const COOKIE: &str = "wvs_session";
 /// A session ends this long after sign-in, whatever happens in between.
 pub const LIFETIME_HOURS: i64 = 12;
 
 /// The SHA-256 of a cookie value: the session's identity in storage.
-pub type SessionDigest = [u8; 32];
+pub type SessionDigest = HashedToken;
 
 /// A session about to be stored: the cookie value goes to the browser only.
 pub struct NewSession {
@@ -31,9 +29,7 @@ pub struct NewSession {
 
 impl NewSession {
     pub fn generate(now: DateTime<Utc>) -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut bytes);
-        let cookie_value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let cookie_value = random_token(32);
         Self {
             digest: digest(&cookie_value),
             cookie_value,
@@ -44,7 +40,7 @@ impl NewSession {
 }
 
 pub fn digest(cookie_value: &str) -> SessionDigest {
-    Sha256::digest(cookie_value.as_bytes()).into()
+    HashedToken::of(cookie_value)
 }
 
 /// The digest of the session cookie the request carries, if any well-formed one.
@@ -98,7 +94,7 @@ mod tests {
         assert_eq!(a.cookie_value.len(), 43);
         assert_ne!(a.cookie_value, b.cookie_value);
         assert_eq!(a.digest, digest(&a.cookie_value));
-        assert_ne!(&a.digest[..], a.cookie_value.as_bytes());
+        assert_ne!(a.digest.as_bytes(), a.cookie_value.as_bytes());
         assert_eq!(a.expires_at, now + Duration::hours(LIFETIME_HOURS));
     }
 

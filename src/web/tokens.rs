@@ -9,14 +9,15 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::account::{self, SignedIn};
 use super::csrf;
-use super::error::{html, redirect, secured, WebError};
-use super::flash::Flash;
+use super::error::{html, manage_error, redirect, secured, WebError};
+use super::on_pool;
 use super::views::{
     page_url, Chrome, CreateForm, CreatedView, DeployTokensPage, OwnerView, RevokePage, TokenRow,
 };
-use crate::domain::deploy_token::TokenOwner;
-use crate::domain::management::{may, TokenAction};
-use crate::http::AppState;
+use crate::app::flash::Flash;
+use crate::app::AppState;
+use crate::domain::deploy_token::{DeployToken, TokenOwner};
+use crate::domain::management::TokenAction;
 use crate::manage::{Actor, CreateRequest, DeployTokenManager, ManageError};
 
 /// Which kind of namespace a URL names.
@@ -32,10 +33,14 @@ pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, WebError> {
-    let signed = account::require(&req, &state)?;
-    let owner = resolve(&state, kind, &path)?;
-    let form = may(&signed.principal, &owner, TokenAction::Create).then(|| CreateForm::new(&[]));
-    render(&state, &signed, &owner, form, StatusCode::OK)
+    let signed = account::require(&req, &state).await?;
+    let owner = resolve(&state, kind, path.into_inner()).await?;
+    let form = state
+        .manage
+        .tokens
+        .may(Actor::User(&signed.principal), &owner, TokenAction::Create)
+        .then(|| CreateForm::new(&[]));
+    render(&state, &signed, &owner, form, StatusCode::OK).await
 }
 
 pub async fn create(
@@ -45,7 +50,7 @@ pub async fn create(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, WebError> {
-    let signed = account::require(&req, &state)?;
+    let signed = account::require(&req, &state).await?;
     let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&body)
         .map_err(|_| WebError::BadRequest("The form could not be read.".into()))?;
     let field = |name: &str| {
@@ -57,7 +62,7 @@ pub async fn create(
     if !csrf::matches(&signed.csrf, field(csrf::FIELD).as_deref()) {
         return Err(WebError::Csrf);
     }
-    let owner = resolve(&state, kind, &path)?;
+    let owner = resolve(&state, kind, path.into_inner()).await?;
     let scopes: Vec<String> = fields
         .iter()
         .filter(|(k, _)| k == "scopes")
@@ -70,13 +75,17 @@ pub async fn create(
         expires_at: non_empty(field("expires_at")),
         username: non_empty(field("username")),
     };
-    match state
-        .manager
-        .create(Actor::User(&signed.principal), &owner, request)
-    {
+    let (principal, for_owner) = (signed.principal.clone(), owner.clone());
+    let created = on_pool(&state, move |s| {
+        Ok(s.manage
+            .tokens
+            .create(Actor::User(&principal), &for_owner, request))
+    })
+    .await?;
+    match created {
         Ok((token, secret)) => {
             state.web.flashes.put(
-                signed.session,
+                signed.session.clone(),
                 &page_key(&owner),
                 Flash::Created {
                     name: token.name.clone(),
@@ -94,7 +103,7 @@ pub async fn create(
             for e in errors {
                 form.add_error(e.field, e.message);
             }
-            render(&state, &signed, &owner, Some(form), StatusCode::BAD_REQUEST)
+            render(&state, &signed, &owner, Some(form), StatusCode::BAD_REQUEST).await
         }
         Err(e) => Err(manage_error(e)),
     }
@@ -107,13 +116,17 @@ pub async fn confirm_revoke(
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
 ) -> Result<HttpResponse, WebError> {
-    let signed = account::require(&req, &state)?;
+    let signed = account::require(&req, &state).await?;
     let (path, token_id) = path.into_inner();
-    let owner = resolve(&state, kind, &path)?;
-    let token = state
-        .manager
-        .get(Actor::User(&signed.principal), &owner, token_id)
-        .map_err(manage_error)?;
+    let owner = resolve(&state, kind, path).await?;
+    let (principal, for_owner) = (signed.principal.clone(), owner.clone());
+    let token = on_pool(&state, move |s| {
+        s.manage
+            .tokens
+            .get(Actor::User(&principal), &for_owner, token_id)
+            .map_err(manage_error)
+    })
+    .await?;
     if token.revoked_at.is_some() {
         return Err(WebError::NotFound(
             "This deploy token is already revoked.".into(),
@@ -132,20 +145,24 @@ pub async fn revoke(
     req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, i64)>,
-    form: web::Form<super::pages::CsrfOnly>,
+    form: web::Form<super::csrf::CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let signed = account::require(&req, &state)?;
+    let signed = account::require(&req, &state).await?;
     if !csrf::matches(&signed.csrf, form.csrf_token.as_deref()) {
         return Err(WebError::Csrf);
     }
     let (path, token_id) = path.into_inner();
-    let owner = resolve(&state, kind, &path)?;
-    let (token, _) = state
-        .manager
-        .revoke(Actor::User(&signed.principal), &owner, token_id)
-        .map_err(manage_error)?;
+    let owner = resolve(&state, kind, path).await?;
+    let (principal, for_owner) = (signed.principal.clone(), owner.clone());
+    let (token, _) = on_pool(&state, move |s| {
+        s.manage
+            .tokens
+            .revoke(Actor::User(&principal), &for_owner, token_id)
+            .map_err(manage_error)
+    })
+    .await?;
     state.web.flashes.put(
-        signed.session,
+        signed.session.clone(),
         &page_key(&owner),
         Flash::Revoked { name: token.name },
     );
@@ -154,19 +171,27 @@ pub async fn revoke(
 
 /// The page itself: tokens (as the manager lists them), this session's one-shot messages,
 /// and the create form when given.
-fn render(
-    state: &AppState,
+async fn render(
+    state: &web::Data<AppState>,
     signed: &SignedIn,
     owner: &TokenOwner,
     form: Option<CreateForm>,
     status: StatusCode,
 ) -> Result<HttpResponse, WebError> {
-    let tokens = state
-        .manager
-        .list(Actor::User(&signed.principal), owner)
-        .map_err(manage_error)?;
+    let (principal, for_owner) = (signed.principal.clone(), owner.clone());
+    let tokens: Vec<DeployToken> = on_pool(state, move |s| {
+        s.manage
+            .tokens
+            .list(Actor::User(&principal), &for_owner)
+            .map_err(manage_error)
+    })
+    .await?;
     let now = Utc::now();
-    let revocable = may(&signed.principal, owner, TokenAction::Revoke);
+    let revocable =
+        state
+            .manage
+            .tokens
+            .may(Actor::User(&signed.principal), owner, TokenAction::Revoke);
     let mut created = Vec::new();
     let mut revoked = Vec::new();
     for flash in state.web.flashes.take(&signed.session, &page_key(owner)) {
@@ -215,33 +240,24 @@ fn page_key(owner: &TokenOwner) -> String {
 
 /// The owner a URL names, and the project itself when it is one (roles on a project need
 /// its id and path).
-fn resolve(state: &AppState, kind: Kind, path: &str) -> Result<TokenOwner, WebError> {
-    match kind {
+async fn resolve(
+    state: &web::Data<AppState>,
+    kind: Kind,
+    path: String,
+) -> Result<TokenOwner, WebError> {
+    on_pool(state, move |s| match kind {
         Kind::Project => {
-            let project = state.manager.resolve_project(path).map_err(manage_error)?;
+            let project = s
+                .manage
+                .tokens
+                .resolve_project(&path)
+                .map_err(manage_error)?;
             Ok(DeployTokenManager::project_owner(&project))
         }
         Kind::Group => {
-            let group = state.manager.resolve_group(path).map_err(manage_error)?;
+            let group = s.manage.tokens.resolve_group(&path).map_err(manage_error)?;
             Ok(DeployTokenManager::group_owner(&group))
         }
-    }
-}
-
-fn manage_error(e: ManageError) -> WebError {
-    match e {
-        ManageError::Forbidden => WebError::Forbidden,
-        ManageError::NotFound(what) => WebError::NotFound(what),
-        ManageError::Invalid(errors) => WebError::BadRequest(
-            errors
-                .into_iter()
-                .map(|e| e.message)
-                .collect::<Vec<_>>()
-                .join("; "),
-        ),
-        other => {
-            log::error!("deploy token management failed: {other}");
-            WebError::Unavailable
-        }
-    }
+    })
+    .await
 }

@@ -1,0 +1,176 @@
+//! The application state every request handler reads, grouped by what it is for: the
+//! stores, the one authentication step, the managers, the keys, each realm's settings, and
+//! the settings pages' own state. (crates.io's `src/app.rs` is the model.)
+//!
+//! Built once by `serve`; handlers receive it as `web::Data<AppState>`. This module sits
+//! below every surface: it imports no realm, no API and no page, so none of them forms a
+//! cycle with it.
+
+pub mod flash;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::auth::throttle::Throttle;
+use crate::auth::usage::UsageRecorder;
+use crate::auth::Authenticator;
+use crate::blocking::{BlockingPool, PoolError};
+use crate::config::ServeConfig;
+use crate::domain::store::Store;
+use crate::keys::issue::TokenIssuer;
+use crate::keys::verify::JwtVerifier;
+use crate::keys::LiveKeys;
+use crate::manage::Managers;
+use crate::store::{Opened, Reads};
+use flash::FlashStore;
+
+pub struct AppState {
+    /// The backend, for the pages' sessions and the health check.
+    pub store: Arc<dyn Store>,
+    /// The realms' per-request reads (memory first, then the blocking pool).
+    pub reads: Reads,
+    /// The one authentication step.
+    pub auth: Authenticator,
+    /// Every change goes through these.
+    pub manage: Managers,
+    pub keys: Keys,
+    pub realms: RealmSettings,
+    pub web: WebState,
+    /// Written in the background; flushed once more when the server stops.
+    pub usage: Arc<UsageRecorder>,
+}
+
+/// The signing keys as the realms use them.
+pub struct Keys {
+    pub live: Arc<LiveKeys>,
+    /// Registry JWTs (`/jwt/auth`, the Dependency Proxy's cache tokens).
+    pub issuer: TokenIssuer,
+    /// wvs-auth's own JWTs coming back: proxy bearer tokens, LFS links.
+    pub verifier: JwtVerifier,
+}
+
+/// What each realm is configured with.
+pub struct RealmSettings {
+    /// Registry service names this server issues tokens for (`aud`).
+    pub services: Vec<String>,
+    /// Dependency Proxy service names (`aud` of pull-through cache tokens).
+    pub proxy_services: Vec<String>,
+    /// The GitLab-style `/v2/` endpoint, when `--proxy-registry` is set.
+    pub proxy: Option<ProxyUpstream>,
+    /// `--public-url`: the realm of `/v2/` challenges, `Secure` cookies on https.
+    pub public_url: Option<String>,
+    /// Where the git realm keeps `repositories/` (and their LFS objects).
+    pub data_dir: PathBuf,
+}
+
+/// The pull-through cache behind the GitLab-style Dependency Proxy paths.
+pub struct ProxyUpstream {
+    /// Base URL of the cache, without trailing slash.
+    pub cache_url: String,
+    /// The dependency-proxy service this endpoint challenges with, accepts as `aud`, and
+    /// presents to the cache (the cache's `auth.token.service`).
+    pub service: String,
+}
+
+/// What only the settings pages need.
+pub struct WebState {
+    /// One-shot messages between a POST and the page it redirects to.
+    pub flashes: FlashStore,
+}
+
+/// Which realm a `service=` name belongs to; configuration keeps the two lists disjoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceKind {
+    Registry,
+    DependencyProxy,
+}
+
+impl RealmSettings {
+    pub fn service_kind(&self, service: &str) -> Option<ServiceKind> {
+        if self.services.iter().any(|s| s == service) {
+            Some(ServiceKind::Registry)
+        } else if self.proxy_services.iter().any(|s| s == service) {
+            Some(ServiceKind::DependencyProxy)
+        } else {
+            None
+        }
+    }
+}
+
+impl AppState {
+    /// Everything `serve` runs with, from its resolved settings, the opened store and the
+    /// loaded keys. Starts the background `last_used_at` writer.
+    pub fn build(
+        config: &ServeConfig,
+        opened: &Opened,
+        pool: BlockingPool,
+        keys: Arc<LiveKeys>,
+        data_dir: &Path,
+        keys_dir: &Path,
+    ) -> Self {
+        let reads = Reads::new(opened, pool);
+        let usage = Arc::new(UsageRecorder::default());
+        usage.spawn_flusher(
+            opened.store.clone(),
+            Duration::from_millis(config.usage_flush_ms),
+        );
+        let auth = Authenticator::new(
+            reads.clone(),
+            opened.store.clone(),
+            Throttle::new(config.throttle),
+            usage.clone(),
+            config.trusted_proxies.clone(),
+        );
+        let proxy = config
+            .proxy_registry
+            .clone()
+            .map(|cache_url| ProxyUpstream {
+                cache_url,
+                service: config.proxy_services[0].clone(),
+            });
+        Self {
+            store: opened.store.clone(),
+            reads,
+            auth,
+            manage: Managers::new(opened.store.clone(), keys_dir),
+            keys: Keys {
+                issuer: TokenIssuer {
+                    keys: keys.clone(),
+                    issuer: config.issuer.clone(),
+                    ttl_secs: config.token_ttl,
+                },
+                verifier: JwtVerifier::new(keys.clone()),
+                live: keys,
+            },
+            realms: RealmSettings {
+                services: config.services.clone(),
+                proxy_services: config.proxy_services.clone(),
+                proxy,
+                public_url: config.public_url.clone(),
+                data_dir: data_dir.to_path_buf(),
+            },
+            web: WebState {
+                flashes: FlashStore::default(),
+            },
+            usage,
+        }
+    }
+
+    /// Runs a handler's storage-bound part (sessions, the managers) on the blocking pool
+    /// with the shared state, so a slow database never stalls an async worker.
+    pub async fn on_pool<T, E, F>(self: Arc<Self>, work: F) -> Result<T, E>
+    where
+        F: FnOnce(&AppState) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<PoolError> + Send + 'static,
+    {
+        let pool = self.reads.pool().clone();
+        pool.storage(move || work(&self)).await?
+    }
+
+    /// The issuer name registries expect (`auth.token.issuer`).
+    pub fn issuer(&self) -> &str {
+        &self.keys.issuer.issuer
+    }
+}

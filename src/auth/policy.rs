@@ -1,0 +1,109 @@
+//! What each surface accepts: where its credentials come from, which kinds of secret, what
+//! happens without any, and what an authenticated principal must also hold. One constant
+//! per surface, so a new realm states its policy in one place (crates.io's `AuthCheck`
+//! plays this part there).
+
+use std::fmt;
+
+use super::credentials::Source;
+use crate::domain::authn::Accepts;
+use crate::domain::principal::Principal;
+
+/// Which surface asked, for the audit log and the access log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    Registry,
+    Git,
+    Api,
+    Pages,
+}
+
+impl fmt::Display for Surface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Surface::Registry => "registry",
+            Surface::Git => "git",
+            Surface::Api => "api",
+            Surface::Pages => "pages",
+        })
+    }
+}
+
+/// What an authenticated principal must also hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement {
+    None,
+    /// The management API: a personal access token with the `api` scope (or a session).
+    ApiScope,
+}
+
+impl Requirement {
+    pub fn met_by(self, principal: &Principal) -> bool {
+        match self {
+            Requirement::None => true,
+            Requirement::ApiScope => match principal {
+                Principal::User(u) => u.may_use_api(),
+                Principal::Anonymous | Principal::DeployToken(_) => false,
+            },
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Policy {
+    pub surface: Surface,
+    /// Read in this order; the first that carries credentials wins.
+    pub sources: &'static [Source],
+    pub accepts: Accepts,
+    /// Without credentials: proceed as anonymous (the rules decide what anonymous may do,
+    /// public projects for instance), or refuse with 401.
+    pub anonymous: bool,
+    pub requirement: Requirement,
+}
+
+impl Policy {
+    /// `/jwt/auth` (Docker's GET with Basic; the OAuth POST's form is passed in directly).
+    pub const REGISTRY: Policy = Policy {
+        surface: Surface::Registry,
+        sources: &[Source::Basic],
+        accepts: Accepts::ALL,
+        anonymous: true,
+        requirement: Requirement::None,
+    };
+
+    /// Smart HTTP and LFS: git sends Basic after a 401 challenge.
+    pub const GIT: Policy = Policy {
+        surface: Surface::Git,
+        sources: &[Source::Basic],
+        accepts: Accepts::ALL,
+        anonymous: true,
+        requirement: Requirement::None,
+    };
+
+    /// `/api/v4`: a user's PAT with `api`, in `PRIVATE-TOKEN` (which wins, as in GitLab) or
+    /// Bearer. Never a password, never a deploy token (SPEC §1).
+    pub const API: Policy = Policy {
+        surface: Surface::Api,
+        sources: &[Source::PrivateToken, Source::Bearer],
+        accepts: Accepts {
+            deploy_tokens: false,
+            personal_access_tokens: true,
+            passwords: false,
+        },
+        anonymous: false,
+        requirement: Requirement::ApiScope,
+    };
+
+    /// The settings pages' sign-in form: a password only; tokens are for machines.
+    pub const SIGN_IN: Policy = Policy {
+        surface: Surface::Pages,
+        sources: &[],
+        accepts: Accepts {
+            deploy_tokens: false,
+            personal_access_tokens: false,
+            passwords: true,
+        },
+        anonymous: false,
+        requirement: Requirement::None,
+    };
+}

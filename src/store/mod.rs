@@ -1,0 +1,201 @@
+//! Storage: the backends behind `domain::store`'s traits, the lookup cache in front of
+//! them, and [`Reads`], which answers the realms' per-request reads from memory when it can
+//! and on the blocking pool when it must.
+//!
+//! Everything above this module holds an `Arc<dyn Store>` and never names a backend; only
+//! [`open`] does, from the database URL.
+
+pub mod lookup_cache;
+pub mod sqlite;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::blocking::BlockingPool;
+use crate::domain::store::{RealmReads, Store, StoreError, StoreFailure};
+use lookup_cache::{CachedLookups, MemoryOnly};
+
+/// Where the database is: `--database-url` (SPEC §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// `sqlite://PATH` (or `sqlite:PATH`): one file in WAL mode.
+    Sqlite(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("database URL {0:?} names PostgreSQL, which this build does not support yet; use sqlite://PATH")]
+    Postgres(String),
+    #[error("database URL {0:?} must be sqlite://PATH")]
+    Unknown(String),
+}
+
+impl DatabaseUrl {
+    /// The default: `wvs.db` in the data directory.
+    pub fn in_data_dir(data_dir: &Path) -> Self {
+        DatabaseUrl::Sqlite(data_dir.join("wvs.db"))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, UrlError> {
+        let raw = raw.trim();
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+            .filter(|p| !p.is_empty())
+        {
+            return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
+        }
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Err(UrlError::Postgres(redact(raw)));
+        }
+        Err(UrlError::Unknown(redact(raw)))
+    }
+}
+
+/// A URL for messages, without any password it may carry (`postgres://u:pw@h/db`).
+fn redact(raw: &str) -> String {
+    match (raw.find("://"), raw.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &raw[..scheme], &raw[at + 1..])
+        }
+        _ => raw.to_string(),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct OpenError(#[from] sqlite::OpenError);
+
+/// An open backend, and what the server builds the lookup cache from.
+pub struct Opened {
+    pub store: Arc<dyn Store>,
+    /// The realms' reads behind the lookup cache, and the cache's memory-only view.
+    pub cached: Arc<dyn RealmReads>,
+    pub memory: Arc<dyn RealmReads>,
+}
+
+/// Opens (creating and migrating if needed) the database at `url` with room for
+/// `connections` calls at once.
+pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
+    match url {
+        DatabaseUrl::Sqlite(file) => {
+            let db = sqlite::SqliteStore::open(file, connections)?;
+            let watch = match db.watch() {
+                Ok(watch) => {
+                    log::info!("token and project lookups are cached until the database changes");
+                    Some(watch)
+                }
+                Err(e) => {
+                    log::warn!("token and project lookups read the database every time: {e}");
+                    None
+                }
+            };
+            let db = Arc::new(db);
+            let cache = Arc::new(CachedLookups::new(db.clone(), watch));
+            Ok(Opened {
+                store: db,
+                memory: Arc::new(MemoryOnly(cache.clone())),
+                cached: cache,
+            })
+        }
+    }
+}
+
+/// The realms' per-request reads: first from memory on the calling worker, and only when
+/// that needs I/O, again on the blocking pool. A deploy-token login whose token and project
+/// are remembered costs no thread hop; anything else never blocks an async worker.
+#[derive(Clone)]
+pub struct Reads {
+    cached: Arc<dyn RealmReads>,
+    memory: Arc<dyn RealmReads>,
+    pool: BlockingPool,
+}
+
+impl Reads {
+    pub fn new(opened: &Opened, pool: BlockingPool) -> Self {
+        Self {
+            cached: opened.cached.clone(),
+            memory: opened.memory.clone(),
+            pool,
+        }
+    }
+
+    /// Runs `decide` on `input` against the reads. `decide` must be free of side effects:
+    /// it may run twice (from memory, then for real). `input` is borrowed for the first
+    /// attempt and cloned only when the blocking pool is needed.
+    pub async fn run<I, T, E, F>(&self, input: &I, decide: F) -> Result<T, E>
+    where
+        I: Clone + Send + 'static,
+        F: Fn(&dyn RealmReads, &I) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: StoreFailure + From<StoreError> + Send + 'static,
+    {
+        match decide(self.memory.as_ref(), input) {
+            Err(e) if e.needs_io() => {}
+            answered => return answered,
+        }
+        let input = input.clone();
+        self.blocking(move |reads| decide(reads, &input)).await
+    }
+
+    /// A storage call that cannot be answered from memory, on the blocking pool.
+    pub async fn blocking<T, E, F>(&self, call: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn RealmReads) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let reads = self.cached.clone();
+        flatten(self.pool.storage(move || call(reads.as_ref())).await)
+    }
+
+    /// As [`Reads::blocking`], on the hashing pool: for password logins, whose argon2
+    /// verification must not take a storage slot or an async worker.
+    pub async fn run_hashing<T, E, F>(&self, decide: F) -> Result<T, E>
+    where
+        F: FnOnce(&dyn RealmReads) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let reads = self.cached.clone();
+        flatten(self.pool.hashing(move || decide(reads.as_ref())).await)
+    }
+
+    /// The reads without the memory-first attempt, for code already on the blocking pool.
+    pub fn direct(&self) -> &dyn RealmReads {
+        self.cached.as_ref()
+    }
+
+    pub fn pool(&self) -> &BlockingPool {
+        &self.pool
+    }
+}
+
+/// A job the pool could not finish is storage that did not answer.
+fn flatten<T, E: From<StoreError>>(
+    ran: Result<Result<T, E>, crate::blocking::PoolError>,
+) -> Result<T, E> {
+    ran.unwrap_or_else(|e| Err(StoreError::Unavailable(e.to_string()).into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_urls() {
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:///var/lib/wvs/wvs.db").expect("ok"),
+            DatabaseUrl::Sqlite("/var/lib/wvs/wvs.db".into())
+        );
+        assert_eq!(
+            DatabaseUrl::parse("sqlite:data/x.db").expect("ok"),
+            DatabaseUrl::Sqlite("data/x.db".into())
+        );
+        let err = DatabaseUrl::parse("postgres://wvs:hunter2@db:5432/wvs").expect_err("pg");
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(DatabaseUrl::parse("mysql://x").is_err());
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+}

@@ -1,0 +1,274 @@
+//! The `deploy_tokens` table. Secrets never reach it: only their SHA-256 digests.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::audit;
+use super::{fmt_time, parse_date, parse_time, DbError, SqliteStore};
+use crate::domain::audit::NewAuditEvent;
+use crate::domain::deploy_token::{DeployToken, TokenOwner, TokenScope, CI_TOKEN_NAME};
+use crate::domain::path::NamespacePath;
+use crate::domain::secret::HashedToken;
+use crate::domain::store::{
+    DeployTokenLookup, DeployTokenStore, NewDeployToken, Revocation, StoreError,
+};
+
+/// The columns `from_row` reads, in its order; a query may add its own after them.
+const COLUMNS: &str = "t.id, t.project_id, p.path, t.group_id, g.path, t.name, t.username, \
+     t.scopes, t.expires_at, t.created_at, t.revoked_at, t.last_used_at, t.created_by";
+const FROM: &str = "FROM deploy_tokens t \
+     LEFT JOIN projects p ON p.id = t.project_id \
+     LEFT JOIN groups g ON g.id = t.group_id";
+
+struct RawToken {
+    id: i64,
+    project: Option<(i64, String)>,
+    group: Option<(i64, String)>,
+    name: String,
+    username: Option<String>,
+    scopes: String,
+    expires_at: Option<String>,
+    created_at: String,
+    revoked_at: Option<String>,
+    last_used_at: Option<String>,
+    created_by: Option<i64>,
+}
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<RawToken> {
+    let pair = |id: Option<i64>, path: Option<String>| id.zip(path);
+    Ok(RawToken {
+        id: r.get(0)?,
+        project: pair(r.get(1)?, r.get(2)?),
+        group: pair(r.get(3)?, r.get(4)?),
+        name: r.get(5)?,
+        username: r.get(6)?,
+        scopes: r.get(7)?,
+        expires_at: r.get(8)?,
+        created_at: r.get(9)?,
+        revoked_at: r.get(10)?,
+        last_used_at: r.get(11)?,
+        created_by: r.get(12)?,
+    })
+}
+
+fn build(raw: RawToken) -> Result<DeployToken, DbError> {
+    let corrupt = |what: &str| DbError::Corrupt(format!("deploy token {}: {what}", raw.id));
+    let path = |p: &str| NamespacePath::parse(p).map_err(|e| corrupt(&e.to_string()));
+    let owner = match (&raw.project, &raw.group) {
+        (Some((id, p)), None) => TokenOwner::Project {
+            id: *id,
+            path: path(p)?,
+        },
+        (None, Some((id, p))) => TokenOwner::Group {
+            id: *id,
+            path: path(p)?,
+        },
+        _ => return Err(corrupt("owner")),
+    };
+    let scopes = raw
+        .scopes
+        .split(',')
+        .map(|s| s.parse::<TokenScope>().map_err(|e| corrupt(&e.to_string())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let opt_time = |s: &Option<String>| s.as_deref().map(parse_time).transpose();
+    Ok(DeployToken {
+        id: raw.id,
+        owner,
+        scopes,
+        expires_at: raw.expires_at.as_deref().map(parse_date).transpose()?,
+        created_at: parse_time(&raw.created_at)?,
+        revoked_at: opt_time(&raw.revoked_at)?,
+        last_used_at: opt_time(&raw.last_used_at)?,
+        created_by: raw.created_by,
+        name: raw.name,
+        custom_username: raw.username,
+    })
+}
+
+impl SqliteStore {
+    fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, DbError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1"))?
+            .query_row([id], from_row)
+            .optional()?;
+        row.map(build).transpose()
+    }
+
+    fn list_tokens(&self, filter: &str, id: Option<i64>) -> Result<Vec<DeployToken>, DbError> {
+        let conn = self.conn()?;
+        let mut stmt =
+            conn.prepare_cached(&format!("SELECT {COLUMNS} {FROM} {filter} ORDER BY t.id"))?;
+        let rows = match id {
+            Some(id) => stmt
+                .query_map([id], from_row)?
+                .collect::<Result<Vec<_>, _>>()?,
+            None => stmt
+                .query_map([], from_row)?
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        rows.into_iter().map(build).collect()
+    }
+}
+
+impl DeployTokenStore for SqliteStore {
+    fn deploy_tokens_of(&self, owner: &TokenOwner) -> Result<Vec<DeployToken>, StoreError> {
+        let (filter, id) = match owner {
+            TokenOwner::Project { id, .. } => ("WHERE t.project_id = ?1", *id),
+            TokenOwner::Group { id, .. } => ("WHERE t.group_id = ?1", *id),
+        };
+        Ok(self.list_tokens(filter, Some(id))?)
+    }
+
+    fn all_deploy_tokens(&self) -> Result<Vec<DeployToken>, StoreError> {
+        Ok(self.list_tokens("", None)?)
+    }
+
+    fn ci_deploy_tokens(&self, project_id: i64) -> Result<Vec<(DeployToken, Vec<u8>)>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {COLUMNS}, t.sealed_secret {FROM} WHERE t.project_id = ?1 AND t.name = ?2 \
+             AND t.sealed_secret IS NOT NULL ORDER BY t.id DESC"
+        ))?;
+        let rows = stmt
+            .query_map(params![project_id, CI_TOKEN_NAME], |r| {
+                Ok((from_row(r)?, r.get::<_, Vec<u8>>(13)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows
+            .into_iter()
+            .map(|(raw, sealed)| Ok((build(raw)?, sealed)))
+            .collect::<Result<_, DbError>>()?)
+    }
+
+    fn create_deploy_token(
+        &self,
+        new: &NewDeployToken,
+        digest: &HashedToken,
+        event: &NewAuditEvent,
+    ) -> Result<DeployToken, StoreError> {
+        let (project_id, group_id) = match &new.owner {
+            TokenOwner::Project { id, .. } => (Some(*id), None),
+            TokenOwner::Group { id, .. } => (None, Some(*id)),
+        };
+        let scopes: Vec<&str> = new.scopes.iter().map(|s| s.as_str()).collect();
+        let now = Utc::now();
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO deploy_tokens (project_id, group_id, name, username, token_digest, \
+             scopes, expires_at, created_at, created_by, sealed_secret) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                project_id,
+                group_id,
+                new.name,
+                new.custom_username,
+                digest.as_bytes(),
+                scopes.join(","),
+                new.expires_at.map(|d| d.format("%Y-%m-%d").to_string()),
+                fmt_time(now),
+                new.created_by,
+                new.sealed_secret,
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        audit::insert(&tx, &event.clone().with_token(id), now)?;
+        tx.commit()?;
+        Ok(DeployToken {
+            id,
+            owner: new.owner.clone(),
+            name: new.name.clone(),
+            custom_username: new.custom_username.clone(),
+            scopes: new.scopes.clone(),
+            expires_at: new.expires_at,
+            created_at: now,
+            revoked_at: None,
+            last_used_at: None,
+            created_by: new.created_by,
+        })
+    }
+
+    fn revoke_deploy_token(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<Revocation, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let changed = tx.execute(
+            "UPDATE deploy_tokens SET revoked_at = ?1 WHERE id = ?2 AND revoked_at IS NULL",
+            params![fmt_time(at), id],
+        )?;
+        if changed == 1 {
+            audit::insert(&tx, event, at)?;
+            tx.commit()?;
+            return Ok(Revocation::Revoked);
+        }
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM deploy_tokens WHERE id = ?1)",
+            [id],
+            |r| r.get(0),
+        )?;
+        if exists {
+            Ok(Revocation::AlreadyRevoked)
+        } else {
+            Err(StoreError::NotFound(format!("deploy token {id}")))
+        }
+    }
+
+    fn record_deploy_token_uses(
+        &self,
+        uses: &[(i64, DateTime<Utc>)],
+        first_use: &dyn Fn(&DeployToken) -> NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        {
+            let mut first = tx.prepare_cached(
+                "UPDATE deploy_tokens SET last_used_at = ?1 WHERE id = ?2 \
+                 AND last_used_at IS NULL RETURNING id",
+            )?;
+            let mut later = tx.prepare_cached(
+                "UPDATE deploy_tokens SET last_used_at = ?1 WHERE id = ?2 \
+                 AND last_used_at < ?1",
+            )?;
+            let mut load =
+                tx.prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1"))?;
+            for (id, at) in uses {
+                let first_use_of = first
+                    .query_row(params![fmt_time(*at), id], |r| r.get::<_, i64>(0))
+                    .optional()?;
+                match first_use_of {
+                    Some(id) => {
+                        let token = build(load.query_row([id], from_row)?)?;
+                        audit::insert(&tx, &first_use(&token), *at)?;
+                    }
+                    None => {
+                        later.execute(params![fmt_time(*at), id])?;
+                    }
+                }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+impl DeployTokenLookup for SqliteStore {
+    fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} {FROM} WHERE t.token_digest = ?1"
+            ))?
+            .query_row([digest.as_bytes()], from_row)
+            .optional()?;
+        Ok(row.map(build).transpose()?)
+    }
+
+    fn find_by_id(&self, id: i64) -> Result<Option<DeployToken>, StoreError> {
+        Ok(self.find_deploy_token(id)?)
+    }
+}
