@@ -2,7 +2,7 @@
 //! `/jwt/auth` for service `dependency_proxy`, and the GitLab-style `/v2/` endpoint up to
 //! the point where it would call the cache (the cache itself: `dependency_proxy_e2e.rs`).
 
-mod common;
+use crate::common;
 
 use common::http::{agent, answer, creds, jwt_part, pair, verify_jwt, Answer};
 use common::{free_port, Env, Server, Token};

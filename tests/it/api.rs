@@ -4,7 +4,7 @@
 //!
 //! Every test has its own data directory, keys directory and server.
 
-mod common;
+use crate::common;
 
 use common::api::{encoded, expect, namespace_id, pat, user, Api, Auth, Pat};
 use common::http::{agent, answer, basic, Answer};

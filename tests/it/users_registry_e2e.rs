@@ -6,7 +6,7 @@
 //!
 //! The tools are required: a missing one fails the test, it never skips it.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

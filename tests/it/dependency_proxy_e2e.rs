@@ -4,7 +4,7 @@
 //! wvs-auth is the cache's token realm and serves the GitLab-style paths in front of it.
 //! Driven by the docker CLI and skopeo. The tools are required: a missing one fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,7 @@
 //! Needs Debian's `chromium` and `chromium-driver`; without them the tests fail (they are
 //! not skipped): `.ci/run` installs them.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

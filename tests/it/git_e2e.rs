@@ -6,7 +6,7 @@
 //! LFS content byte for byte after smudge. The tools are required: a missing one fails the
 //! test, it never skips it.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

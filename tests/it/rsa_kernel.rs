@@ -1,7 +1,7 @@
 //! The RSA kernel choice of `serve` (`keys/rsa_kernel.rs`): whatever it picks, tokens verify
 //! with the published key, and the log says what was picked and why.
 
-mod common;
+use crate::common;
 
 use common::http::{agent, answer, creds, pair, verify_jwt};
 use common::{env_with_projects, Env, Server};

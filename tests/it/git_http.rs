@@ -3,7 +3,7 @@
 //! links, protocol v2 and gzip request bodies through `git http-backend`, and that the other
 //! routes still answer as before.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

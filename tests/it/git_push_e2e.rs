@@ -3,7 +3,7 @@
 //! pushed LFS objects come back byte for byte on a deploy token's clone, and everyone else
 //! is refused with a reason git prints. The tools are required: a missing one fails.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

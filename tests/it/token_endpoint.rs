@@ -2,7 +2,7 @@
 //!
 //! Every test has its own data directory, keys directory and server.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

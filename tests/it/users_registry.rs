@@ -2,7 +2,7 @@
 //! the Basic header, roles from group and project memberships, PAT scopes, revocation and
 //! expiry, and the JWT's `sub`, `auth_type` and `exp`.
 
-mod common;
+use crate::common;
 
 use chrono::{Days, Utc};
 use common::http::{agent, answer, creds, jwt_part, pair, verify_jwt, Answer};

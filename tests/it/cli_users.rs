@@ -1,7 +1,7 @@
 //! The people side of the command line (SPEC §5, issue 6): users and passwords,
 //! memberships, personal access tokens, the CI variables and the audit log.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::process::{Output, Stdio};

@@ -1,7 +1,7 @@
 //! The command line (SPEC §5): groups, projects, deploy tokens, keys, `--config`, and the
 //! `last_used_at` the server records.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;

@@ -1,0 +1,21 @@
+//! Every integration test in one binary: one crate to compile and one executable to link
+//! instead of one per file, which is what the build of `cargo test` spent its time on.
+//! Each module is one suite (`cargo test --test it token_endpoint::` runs one); they share
+//! `common`, the harness that starts real servers on loopback ports.
+
+mod common;
+
+mod api;
+mod cli;
+mod cli_users;
+mod dependency_proxy_e2e;
+mod dependency_proxy_endpoint;
+mod git_e2e;
+mod git_http;
+mod git_push_e2e;
+mod registry_e2e;
+mod rsa_kernel;
+mod token_endpoint;
+mod users_registry;
+mod users_registry_e2e;
+mod web_ui;
