@@ -142,4 +142,36 @@ mod tests {
         assert_eq!(t.banned(&keys, t0 + Duration::from_secs(700)), None);
         assert_eq!(t.banned(&["ip:2".to_string()], t0), None);
     }
+
+    /// SPEC §7: "≥ N failed authentications … within 60 s → 429" in *any* window of that
+    /// length; fixed windows that restart would let up to 2N−2 failures through.
+    #[test]
+    fn failures_are_counted_in_any_window_of_the_configured_length() {
+        let t = Throttle::new(ThrottleConfig {
+            max_failures: 4,
+            window: Duration::from_secs(4),
+            ban: Duration::from_secs(600),
+        });
+        let keys = throttle_keys(Some([127, 0, 0, 1].into()), Some("wvs+deploy-token-1"));
+        let t0 = Instant::now();
+        let at = |secs: f64| t0 + Duration::from_secs_f64(secs);
+        // One failure at 0 s, two at 2 s, two at 4.3 s: the last four lie within 2.3 s.
+        for moment in [0.0, 2.0, 2.0] {
+            let banned = t.banned(&keys, at(moment));
+            assert_eq!(banned, None, "refused early at {moment} s");
+            t.record_failure(&keys, at(moment));
+        }
+        // Three failures in the window ending at 4.3 s so far (the first has slid out).
+        assert_eq!(t.banned(&keys, at(4.3)), None);
+        t.record_failure(&keys, at(4.3));
+        t.record_failure(&keys, at(4.3));
+        // A window restarting at 4 s would count only one failure here.
+        let left = t
+            .banned(&keys, at(4.3))
+            .expect("4 failures in 2.3 s (limit 4 per 4 s)");
+        assert!(left > 590, "{left}");
+        // The address and the username are both banned.
+        assert!(t.banned(&keys[..1], at(5.0)).is_some());
+        assert!(t.banned(&keys[1..], at(5.0)).is_some());
+    }
 }

@@ -270,6 +270,33 @@ fn only_an_active_api_personal_access_token_opens_the_api() {
     // Expired: made "yesterday" under libfaketime to expire at midnight today.
     let expired = expired_pat(&world.env, "maintainer");
     unauthorized(Auth::PrivateToken(&expired.secret), "expired PAT");
+
+    // Every refusal of a presented credential is in the audit log (SPEC §5), as on the
+    // other surfaces; a request without credentials is none, and no secret is written.
+    let audit: Value =
+        serde_json::from_str(&world.env.cli_ok(&["audit", "--json"])).expect("audit json");
+    let failures: Vec<&Value> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter(|e| e["action"] == "auth_failure")
+        .collect();
+    let on_api = failures
+        .iter()
+        .filter(|e| {
+            e["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("surface=api"))
+        })
+        .count();
+    // The unknown and the wrong PAT, the deploy token twice, the revoked and the expired PAT.
+    assert_eq!(on_api, 6, "{failures:?}");
+    for secret in [&good, &deploy.secret, &revoked.secret, &expired.secret] {
+        assert!(
+            !audit.to_string().contains(secret.as_str()),
+            "secret audited"
+        );
+    }
 }
 
 /// Revoked with the CLI (another process) while the server runs.

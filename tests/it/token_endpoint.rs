@@ -1297,10 +1297,6 @@ fn random_malformed_requests_never_500() {
         *seen.entry(status).or_insert(0) += 1;
     }
     eprintln!("statuses: {seen:?} in {:?}", started.elapsed());
-    assert!(
-        started.elapsed() < Duration::from_secs(60),
-        "fuzz loop too slow"
-    );
     // The loop must have reached both the success and the error paths.
     assert!(
         seen.contains_key(&200) && seen.contains_key(&400),
@@ -1316,55 +1312,10 @@ fn random_malformed_requests_never_500() {
     );
 }
 
-/// SPEC §7: "≥ N failed authentications ... within 60 s → 429" in *any* window of that
-/// length; fixed windows that restart would let up to 2N−2 failures through.
-#[test]
-fn failures_are_counted_in_any_window_of_the_configured_length() {
-    let env = env_with_projects();
-    let t = project_token(&env, "acme/app", "read_registry");
-    let server = env.serve(&[
-        "--throttle-failures",
-        "4",
-        "--throttle-window",
-        "4",
-        "--throttle-ban",
-        "600",
-    ]);
-    let wrong = basic(&t.username, "wvsdt-wrong-secret");
-    let pull = ["repository:acme/app:pull"];
-    let start = Instant::now();
-    let until = |secs: f64| {
-        let at = Duration::from_secs_f64(secs);
-        if let Some(left) = at.checked_sub(start.elapsed()) {
-            std::thread::sleep(left);
-        }
-    };
-    // One failure at 0 s, two at 2 s, two at 4.3 s: B, C, D, E are four failures within
-    // 2.3 s, so the next request (F) must be refused.
-    assert_eq!(ask(&server, Some(&wrong), &pull).status, 401);
-    until(2.0);
-    let second = Instant::now();
-    for _ in 0..2 {
-        assert_eq!(ask(&server, Some(&wrong), &pull).status, 401);
-    }
-    until(4.3);
-    for _ in 0..2 {
-        let status = ask(&server, Some(&wrong), &pull).status;
-        assert!(status == 401 || status == 429, "unexpected {status}");
-    }
-    let sixth = ask(&server, Some(&wrong), &pull);
-    assert!(
-        second.elapsed() < Duration::from_secs(4),
-        "machine too slow for this test"
-    );
-    assert_eq!(
-        sixth.status, 429,
-        "4 failures within 2.3 s (limit 4 per 4 s) but not throttled: {sixth:?}"
-    );
-}
+// SPEC §7's sliding window ("≥ N failures within 60 s" in *any* window of that length, so
+// fixed windows cannot let 2N−2 through) is a unit test with an injected clock:
+// `auth::throttle::tests::failures_are_counted_in_any_window_of_the_configured_length`.
 
-/// SPEC §3: an oversized header is refused. Up to 128 KiB our 400 JSON answers; beyond,
-/// actix-http answers 431 with an empty body itself (a hard-coded limit).
 #[test]
 fn huge_headers_are_refused_by_the_http_layer() {
     let env = env_with_projects();
