@@ -305,3 +305,177 @@ fn password(
         credential: UserCredential::Password,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::deploy_token::{DeployToken, TokenOwner, TokenScope};
+    use crate::domain::fixtures::path;
+    use crate::domain::personal_access_token::{PatScope, PersonalAccessToken};
+    use crate::domain::user::{Membership, User};
+
+    /// One deploy token (`wvsdt-good`, id 7) and one user `alice` with PAT `wvspat-good`.
+    struct Fake;
+
+    fn token() -> DeployToken {
+        DeployToken {
+            id: 7,
+            owner: TokenOwner::Project {
+                id: 1,
+                path: path("acme/app"),
+            },
+            name: "t".into(),
+            custom_username: None,
+            scopes: vec![TokenScope::ReadRegistry],
+            expires_at: None,
+            created_at: Utc::now(),
+            revoked_at: None,
+            last_used_at: None,
+            created_by: None,
+        }
+    }
+
+    fn alice() -> User {
+        User {
+            id: 3,
+            username: "alice".into(),
+            is_admin: false,
+            created_at: Utc::now(),
+        }
+    }
+
+    impl DeployTokenLookup for Fake {
+        fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError> {
+            Ok((*digest == HashedToken::of("wvsdt-good")).then(token))
+        }
+        fn find_by_id(&self, id: i64) -> Result<Option<DeployToken>, StoreError> {
+            Ok((id == 7).then(token))
+        }
+    }
+
+    impl UserDirectory for Fake {
+        fn find_user_by_username(&self, _: &str) -> Result<Option<StoredUser>, StoreError> {
+            Ok(None)
+        }
+        fn find_user(&self, id: i64) -> Result<Option<User>, StoreError> {
+            Ok((id == 3).then(alice))
+        }
+        fn memberships_of(&self, _: i64) -> Result<Vec<Membership>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn find_pat(&self, _: i64) -> Result<Option<PersonalAccessToken>, StoreError> {
+            Ok(None)
+        }
+        fn find_pat_by_digest(
+            &self,
+            digest: &HashedToken,
+        ) -> Result<Option<PersonalAccessToken>, StoreError> {
+            Ok(
+                (*digest == HashedToken::of("wvspat-good")).then(|| PersonalAccessToken {
+                    id: 5,
+                    user_id: 3,
+                    name: "laptop".into(),
+                    scopes: vec![PatScope::Api],
+                    expires_at: None,
+                    created_at: Utc::now(),
+                    revoked_at: None,
+                    last_used_at: None,
+                }),
+            )
+        }
+    }
+
+    fn stores() -> Stores<'static> {
+        Stores {
+            tokens: &Fake,
+            users: &Fake,
+        }
+    }
+
+    fn login(user: &str, secret: &str) -> Presented {
+        Presented::Login(Credentials {
+            username: user.into(),
+            secret: SecretString::from(secret),
+        })
+    }
+
+    fn bare(secret: &str) -> Presented {
+        Presented::Token(SecretString::from(secret))
+    }
+
+    const PATS_ONLY: Accepts = Accepts {
+        deploy_tokens: false,
+        personal_access_tokens: true,
+        passwords: false,
+    };
+
+    #[test]
+    fn the_prefix_tells_the_kind() {
+        assert_eq!(SecretKind::of("wvsdt-x"), SecretKind::DeployToken);
+        assert_eq!(SecretKind::of("wvspat-x"), SecretKind::PersonalAccessToken);
+        assert_eq!(SecretKind::of("hunter2"), SecretKind::Password);
+    }
+
+    #[test]
+    fn tokens_with_or_without_a_username() {
+        let now = Utc::now();
+        let t = authenticate(
+            stores(),
+            &login("wvs+deploy-token-7", "wvsdt-good"),
+            Accepts::ALL,
+            now,
+        );
+        assert!(matches!(t, Ok(Principal::DeployToken(_))));
+        let t = authenticate(stores(), &bare("wvsdt-good"), Accepts::ALL, now);
+        assert!(
+            matches!(t, Ok(Principal::DeployToken(_))),
+            "Deploy-Token header"
+        );
+        let t = authenticate(stores(), &login("someone", "wvsdt-good"), Accepts::ALL, now);
+        assert!(matches!(t, Err(AuthnError::UsernameMismatch)));
+        let p = authenticate(stores(), &bare("wvspat-good"), PATS_ONLY, now);
+        assert!(matches!(p, Ok(Principal::User(_))));
+        let p = authenticate(stores(), &login("ALICE", "wvspat-good"), PATS_ONLY, now);
+        assert!(
+            matches!(p, Ok(Principal::User(_))),
+            "usernames are case-insensitive"
+        );
+        let p = authenticate(stores(), &login("bob", "wvspat-good"), PATS_ONLY, now);
+        assert!(matches!(p, Err(AuthnError::UsernameMismatch)));
+        let u = authenticate(stores(), &bare("wvsdt-unknown"), Accepts::ALL, now);
+        assert!(matches!(u, Err(AuthnError::UnknownSecret)));
+    }
+
+    #[test]
+    fn a_kind_the_surface_does_not_take_is_refused_before_any_lookup() {
+        let now = Utc::now();
+        let d = authenticate(stores(), &bare("wvsdt-good"), PATS_ONLY, now);
+        assert!(matches!(
+            d,
+            Err(AuthnError::NotAccepted(SecretKind::DeployToken))
+        ));
+        let passwords_only = Accepts {
+            deploy_tokens: false,
+            personal_access_tokens: false,
+            passwords: true,
+        };
+        let p = authenticate(
+            stores(),
+            &login("alice", "wvspat-good"),
+            passwords_only,
+            now,
+        );
+        assert!(matches!(
+            p,
+            Err(AuthnError::NotAccepted(SecretKind::PersonalAccessToken))
+        ));
+        // A bare secret is never a password: there is no user to check it for.
+        let b = authenticate(stores(), &bare("hunter2"), Accepts::ALL, now);
+        assert!(matches!(b, Err(AuthnError::UnknownSecret)));
+        let w = authenticate(stores(), &login("alice", "hunter2"), PATS_ONLY, now);
+        assert!(matches!(
+            w,
+            Err(AuthnError::NotAccepted(SecretKind::Password))
+        ));
+    }
+}
