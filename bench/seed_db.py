@@ -3,7 +3,7 @@
 
 The CLI is the only supported writer, but it takes ~2 ms per `token create`, so 10^6 deploy
 tokens would take most of an hour. This script writes the same rows directly, in the schema
-and formats the server reads (schema.sql, src/db/*.rs, src/domain/deploy_token.rs):
+and formats the server reads (schema.sql, src/store/sqlite/*.rs, src/domain/deploy_token.rs):
 
   - groups / projects: `path` of `/`-separated segments, `parent_id` / `group_id` the
     enclosing group, `visibility` private, `created_at` RFC 3339 with seconds and `Z`;
