@@ -105,3 +105,48 @@ CREATE INDEX audit_events_at ON audit_events(at);
 
 -- Only the project token named `wvs-deploy-token` has one: AES-256-GCM, key in the keys dir.
 ALTER TABLE deploy_tokens ADD COLUMN sealed_secret BLOB;
+
+-- migrate: 4
+-- Package registries (SPEC §6): one row per package version of a format in a project, one
+-- per file of it. File contents live under <data-dir>/packages/, content-addressed by
+-- SHA-256; the digests the formats serve are kept with the row.
+CREATE TABLE packages (
+    id               INTEGER PRIMARY KEY,
+    project_id       INTEGER NOT NULL REFERENCES projects(id),
+    format           TEXT    NOT NULL,   -- generic, pypi, npm, …
+    name             TEXT    NOT NULL,   -- as published
+    normalized_name  TEXT    NOT NULL,   -- the format's canonical form (PEP 503 for PyPI)
+    version          TEXT    NOT NULL,
+    metadata         TEXT,               -- format-specific JSON (npm's version manifest, …)
+    created_at       TEXT    NOT NULL,
+    created_by       TEXT,               -- principal's name at the time
+    UNIQUE (project_id, format, normalized_name, version)
+);
+CREATE INDEX packages_name ON packages(format, normalized_name);
+
+CREATE TABLE package_files (
+    id               INTEGER PRIMARY KEY,
+    package_id       INTEGER NOT NULL REFERENCES packages(id) ON DELETE CASCADE,
+    file_name        TEXT    NOT NULL,
+    size             INTEGER NOT NULL,
+    sha256           TEXT    NOT NULL,   -- hex; also the blob's name
+    sha1             TEXT    NOT NULL,
+    md5              TEXT    NOT NULL,
+    sha512           TEXT    NOT NULL,
+    created_at       TEXT    NOT NULL,
+    uploaded_by      TEXT,               -- principal's name at the time
+    deploy_token_id  INTEGER,            -- the uploading deploy token, if one
+    user_id          INTEGER,            -- the uploading user, if one
+    UNIQUE (package_id, file_name)
+);
+CREATE INDEX package_files_sha256 ON package_files(sha256);
+
+-- npm dist-tags: a name per package (and project) pointing at one of its versions.
+CREATE TABLE package_tags (
+    project_id       INTEGER NOT NULL REFERENCES projects(id),
+    format           TEXT    NOT NULL,
+    normalized_name  TEXT    NOT NULL,
+    tag              TEXT    NOT NULL,
+    version          TEXT    NOT NULL,
+    PRIMARY KEY (project_id, format, normalized_name, tag)
+);

@@ -24,6 +24,7 @@ pub const DEFAULT_TOKEN_TTL: i64 = 300;
 pub const MIN_TOKEN_TTL: i64 = 60;
 pub const MAX_TOKEN_TTL: i64 = 86_400;
 pub const DEFAULT_USAGE_FLUSH_MS: u64 = 5_000;
+pub const DEFAULT_MAX_PACKAGE_SIZE: u64 = 1 << 30;
 
 /// A setting that cannot be used; one line for the CLI.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -110,6 +111,10 @@ pub struct ServeSettings {
     /// milliseconds, 10..=600000 [default: 5000]
     #[arg(long, env = "WVS_AUTH_USAGE_FLUSH_MS")]
     pub usage_flush_ms: Option<u64>,
+    /// Largest package file accepted, in bytes or with a unit (KiB, MiB, GiB, KB, MB, GB);
+    /// larger uploads get 413 [default: 1GiB]
+    #[arg(long, env = "WVS_AUTH_MAX_PACKAGE_SIZE", value_name = "SIZE")]
+    pub max_package_size: Option<String>,
 }
 
 /// The `--config` TOML file: any setting of [`GlobalSettings`] or [`ServeSettings`] by its
@@ -204,6 +209,8 @@ pub struct ServeConfig {
     pub rsa_kernel: RsaKernel,
     /// How often usage is written to the database.
     pub usage_flush_ms: u64,
+    /// Largest package file, bytes.
+    pub max_package_size: u64,
 }
 
 impl ServeConfig {
@@ -286,8 +293,40 @@ impl ServeConfig {
             signing_alg: s.signing_alg.unwrap_or_default(),
             rsa_kernel: s.rsa_kernel.unwrap_or_default(),
             usage_flush_ms,
+            max_package_size: s
+                .max_package_size
+                .as_deref()
+                .map(parse_size)
+                .transpose()?
+                .unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
         })
     }
+}
+
+/// `1GiB`, `512MiB`, `10MB`, `4096`: a size in bytes, at least 1.
+pub fn parse_size(raw: &str) -> Result<u64, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "size {raw:?} must be a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB"
+        ))
+    };
+    let trimmed = raw.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (digits, unit) = trimmed.split_at(split);
+    let n: u64 = digits.parse().map_err(|_| bad())?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(factor).filter(|b| *b > 0).ok_or_else(bad)
 }
 
 /// A trusted proxy: an address (`10.0.0.5`) or a network (`10.0.0.0/8`).
@@ -477,6 +516,19 @@ mod tests {
             ..Default::default()
         };
         assert!(resolve(flags, &SettingsFile::default()).is_err());
+    }
+
+    #[test]
+    fn sizes_with_units() {
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        for bad in ["", "0", "GiB", "1TiB", "-1", "99999999999999999999GiB"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        let cfg = resolve(ServeSettings::default(), &SettingsFile::default()).expect("ok");
+        assert_eq!(cfg.max_package_size, DEFAULT_MAX_PACKAGE_SIZE);
     }
 
     #[test]

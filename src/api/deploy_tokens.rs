@@ -9,13 +9,13 @@ use super::auth::authenticate;
 use super::body::{self, normalise_expiry};
 use super::entities::DeployTokenEntity;
 use super::error::{manage_error, GitlabError};
-use super::ids::parse_token_id;
 use super::namespace::Target;
 use super::on_pool;
 use super::query::active_filter;
 use crate::app::AppState;
 use crate::domain::deploy_token::DeployToken;
 use crate::manage::{Actor, CreateRequest};
+use crate::request::ids::parse_token_id;
 
 /// `GET …/deploy_tokens[?active=true|false]`
 pub async fn list(

@@ -13,7 +13,6 @@ mod ci;
 mod deploy_tokens;
 mod entities;
 mod error;
-mod ids;
 mod namespace;
 mod query;
 

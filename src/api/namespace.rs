@@ -3,10 +3,10 @@
 use actix_web::HttpRequest;
 
 use super::error::{manage_error, GitlabError};
-use super::ids::NamespaceRef;
 use crate::domain::deploy_token::TokenOwner;
 use crate::domain::namespace::Project;
 use crate::manage::DeployTokenManager;
+use crate::request::ids::NamespaceRef;
 
 /// The namespace a route names, read from the request (no storage yet), so it can move to
 /// the blocking pool with the rest of the call.

@@ -22,12 +22,15 @@ use crate::keys::issue::TokenIssuer;
 use crate::keys::verify::JwtVerifier;
 use crate::keys::LiveKeys;
 use crate::manage::Managers;
+use crate::store::blobs::{BlobStore, FsBlobs};
 use crate::store::{Opened, Reads};
 use flash::FlashStore;
 
 pub struct AppState {
     /// The backend, for the pages' sessions and the health check.
     pub store: Arc<dyn Store>,
+    /// Package file contents, by SHA-256.
+    pub blobs: Arc<dyn BlobStore>,
     /// The realms' per-request reads (memory first, then the blocking pool).
     pub reads: Reads,
     /// The one authentication step.
@@ -60,8 +63,11 @@ pub struct RealmSettings {
     pub proxy: Option<ProxyUpstream>,
     /// `--public-url`: the realm of `/v2/` challenges, `Secure` cookies on https.
     pub public_url: Option<String>,
-    /// Where the git realm keeps `repositories/` (and their LFS objects).
+    /// Where the git realm keeps `repositories/` (and their LFS objects) and the package
+    /// realm `packages/`.
     pub data_dir: PathBuf,
+    /// Largest package file accepted, bytes.
+    pub max_package_size: u64,
 }
 
 /// The pull-through cache behind the GitLab-style Dependency Proxy paths.
@@ -129,11 +135,15 @@ impl AppState {
                 cache_url,
                 service: config.proxy_services[0].clone(),
             });
+        let fs_blobs = FsBlobs::new(data_dir);
+        fs_blobs.sweep_staging();
+        let blobs: Arc<dyn BlobStore> = Arc::new(fs_blobs);
         Self {
             store: opened.store.clone(),
+            blobs: blobs.clone(),
             reads,
             auth,
-            manage: Managers::new(opened.store.clone(), keys_dir),
+            manage: Managers::new(opened.store.clone(), blobs, keys_dir),
             keys: Keys {
                 issuer: TokenIssuer {
                     keys: keys.clone(),
@@ -149,6 +159,7 @@ impl AppState {
                 proxy,
                 public_url: config.public_url.clone(),
                 data_dir: data_dir.to_path_buf(),
+                max_package_size: config.max_package_size,
             },
             web: WebState {
                 flashes: FlashStore::default(),

@@ -6,9 +6,9 @@
 use actix_web::http::header::{HeaderMap, AUTHORIZATION};
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use base64::Engine;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
-use crate::domain::authn::{Credentials, Presented};
+use crate::domain::authn::{Credentials, Presented, SecretKind};
 
 /// One place a surface reads credentials from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +16,10 @@ pub enum Source {
     /// `Authorization: Basic`. Where it is a surface's only `Authorization` source, any
     /// other scheme there is malformed input (400), as docker and git expect.
     Basic,
+    /// `Authorization: Basic` on GitLab's package routes: a token in the password field
+    /// counts whatever the username says (clients fill it with anything); a password still
+    /// needs its username.
+    BasicSecret,
     /// `Authorization: Bearer SECRET`; another scheme there is no credential.
     Bearer,
     /// GitLab's `PRIVATE-TOKEN: SECRET`.
@@ -33,6 +37,18 @@ pub fn presented(headers: &HeaderMap, sources: &[Source]) -> Result<Option<Prese
             Source::Basic => match headers.get(AUTHORIZATION) {
                 None => None,
                 Some(value) => Some(Presented::Login(parse_basic(value.as_bytes())?)),
+            },
+            Source::BasicSecret => match headers.get(AUTHORIZATION) {
+                None => None,
+                Some(value) => {
+                    let c = parse_basic(value.as_bytes())?;
+                    Some(match SecretKind::of(c.secret.expose_secret()) {
+                        SecretKind::Password => Presented::Login(c),
+                        SecretKind::DeployToken | SecretKind::PersonalAccessToken => {
+                            Presented::Token(c.secret)
+                        }
+                    })
+                }
             },
             Source::Bearer => headers
                 .get(AUTHORIZATION)
@@ -103,7 +119,6 @@ mod tests {
     use super::*;
     use actix_web::http::header::{HeaderName, HeaderValue};
     use proptest::prelude::*;
-    use secrecy::ExposeSecret;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -172,6 +187,25 @@ mod tests {
         assert_eq!(
             presented(&headers(&[("Authorization", "Bearer x")]), &[Source::Basic]).err(),
             Some(BasicError::NotBasic)
+        );
+    }
+
+    #[test]
+    fn package_basic_ignores_the_username_of_a_token() {
+        let sources = [Source::DeployToken, Source::Bearer, Source::BasicSecret];
+        let token = format!("Basic {}", b64("anything:wvsdt-x"));
+        assert_eq!(
+            secret_of(&headers(&[("Authorization", &token)]), &sources).as_deref(),
+            Some("wvsdt-x")
+        );
+        let password = format!("Basic {}", b64("alice:hunter22"));
+        assert_eq!(
+            secret_of(&headers(&[("Authorization", &password)]), &sources).as_deref(),
+            Some("alice:hunter22")
+        );
+        assert_eq!(
+            secret_of(&headers(&[("Authorization", "Bearer wvsdt-y")]), &sources).as_deref(),
+            Some("wvsdt-y")
         );
     }
 

@@ -16,6 +16,7 @@ pub enum Surface {
     Git,
     Api,
     Pages,
+    Packages,
 }
 
 impl fmt::Display for Surface {
@@ -25,6 +26,7 @@ impl fmt::Display for Surface {
             Surface::Git => "git",
             Surface::Api => "api",
             Surface::Pages => "pages",
+            Surface::Packages => "packages",
         })
     }
 }
@@ -92,6 +94,18 @@ impl Policy {
         },
         anonymous: false,
         requirement: Requirement::ApiScope,
+    };
+
+    /// The package registries at GitLab's paths (PACKAGE-NOTES §0): `Deploy-Token`, then
+    /// Bearer, then the Basic password (its username ignored for tokens). Anonymous
+    /// requests go on: public projects read without credentials. PATs need `api`, which
+    /// the package rules check (a 403, not a 401).
+    pub const PACKAGES: Policy = Policy {
+        surface: Surface::Packages,
+        sources: &[Source::DeployToken, Source::Bearer, Source::BasicSecret],
+        accepts: Accepts::ALL,
+        anonymous: true,
+        requirement: Requirement::None,
     };
 
     /// The settings pages' sign-in form: a password only; tokens are for machines.

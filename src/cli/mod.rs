@@ -89,7 +89,8 @@ impl Context {
 
     /// Every manager over the database: the only way a command changes anything.
     pub fn managers(&self) -> Result<Managers, Error> {
-        Ok(Managers::new(self.store()?, &self.keys_dir))
+        let blobs = Arc::new(crate::store::blobs::FsBlobs::new(&self.data_dir));
+        Ok(Managers::new(self.store()?, blobs, &self.keys_dir))
     }
 
     pub fn keys(&self) -> crate::keys::KeyStore {

@@ -27,11 +27,13 @@ pub enum AuditAction {
     DeployTokenCreated,
     DeployTokenRevoked,
     DeployTokenFirstUsed,
+    PackagePublished,
+    PackageDeleted,
     AuthFailure,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 13] = [
+    pub const ALL: [AuditAction; 15] = [
         AuditAction::GroupCreated,
         AuditAction::GroupUpdated,
         AuditAction::ProjectCreated,
@@ -44,6 +46,8 @@ impl AuditAction {
         AuditAction::DeployTokenCreated,
         AuditAction::DeployTokenRevoked,
         AuditAction::DeployTokenFirstUsed,
+        AuditAction::PackagePublished,
+        AuditAction::PackageDeleted,
         AuditAction::AuthFailure,
     ];
 
@@ -61,6 +65,8 @@ impl AuditAction {
             AuditAction::DeployTokenCreated => "deploy_token_created",
             AuditAction::DeployTokenRevoked => "deploy_token_revoked",
             AuditAction::DeployTokenFirstUsed => "deploy_token_first_used",
+            AuditAction::PackagePublished => "package_published",
+            AuditAction::PackageDeleted => "package_deleted",
             AuditAction::AuthFailure => "auth_failure",
         }
     }

@@ -13,6 +13,7 @@ pub mod deploy_token;
 pub mod git_access;
 pub mod management;
 pub mod namespace;
+pub mod package;
 pub mod password;
 pub mod path;
 pub mod personal_access_token;

@@ -13,6 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::audit::{AuditEvent, NewAuditEvent};
 use super::deploy_token::{DeployToken, TokenOwner, TokenScope};
 use super::namespace::{Group, Project, Visibility};
+use super::package::{Digests, Package, PackageFile, PackageFormat};
 use super::path::NamespacePath;
 use super::personal_access_token::{PatScope, PersonalAccessToken};
 use super::role::Role;
@@ -259,6 +260,136 @@ pub trait UserStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
+/// A file about to be recorded, with the package version it belongs to (created if new).
+#[derive(Debug, Clone)]
+pub struct NewPackageFile {
+    pub project_id: i64,
+    pub format: PackageFormat,
+    pub name: String,
+    pub normalized_name: String,
+    pub version: String,
+    /// Format-specific JSON for the version; `None` keeps what is stored.
+    pub metadata: Option<String>,
+    pub file_name: String,
+    pub size: i64,
+    pub digests: Digests,
+    /// Who uploaded it: the principal's name, and its deploy token or user id.
+    pub uploaded_by: String,
+    pub deploy_token_id: Option<i64>,
+    pub user_id: Option<i64>,
+    /// Tags (npm's dist-tags) to point at this version, in the same transaction.
+    pub tags: Vec<String>,
+}
+
+/// What a publish may do to what is already there, by format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublishMode {
+    /// A file of the same name in the version is replaced (generic packages).
+    ReplaceFile,
+    /// A file of the same name in the version is refused (`Conflict`): PyPI's "File
+    /// already exists".
+    NewFile,
+    /// An existing version is refused (`Conflict`): npm versions are immutable.
+    NewVersion,
+}
+
+/// The result of a publish: the version, the file, and the blob of a replaced file if no
+/// other file refers to it any more (the caller removes it).
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub package: Package,
+    pub file: PackageFile,
+    pub unreferenced: Option<String>,
+}
+
+/// Package versions, their files and tags. Reads take a set of projects, so the group and
+/// instance endpoints read every project the caller may see in one query.
+pub trait PackageStore: Send + Sync {
+    /// The project's packages (of one format, or all), newest first.
+    fn project_packages(
+        &self,
+        project_id: i64,
+        format: Option<PackageFormat>,
+    ) -> Result<Vec<Package>, StoreError>;
+
+    fn package(&self, id: i64) -> Result<Option<Package>, StoreError>;
+
+    fn package_files(&self, package_id: i64) -> Result<Vec<PackageFile>, StoreError>;
+
+    /// Every version of a package in any of `projects`, with its files, oldest first.
+    fn versions_of(
+        &self,
+        projects: &[i64],
+        format: PackageFormat,
+        normalized_name: &str,
+    ) -> Result<Vec<(Package, Vec<PackageFile>)>, StoreError>;
+
+    /// The distinct normalized names of a format's packages in `projects`, sorted.
+    fn package_names(
+        &self,
+        projects: &[i64],
+        format: PackageFormat,
+    ) -> Result<Vec<String>, StoreError>;
+
+    /// The file with this SHA-256 and name in a package of `projects`.
+    fn file_by_digest(
+        &self,
+        projects: &[i64],
+        format: PackageFormat,
+        sha256: &str,
+        file_name: &str,
+    ) -> Result<Option<(Package, PackageFile)>, StoreError>;
+
+    /// A named file of one version in one project.
+    fn version_file(
+        &self,
+        project_id: i64,
+        format: PackageFormat,
+        normalized_name: &str,
+        version: &str,
+        file_name: &str,
+    ) -> Result<Option<(Package, PackageFile)>, StoreError>;
+
+    /// Records the file (creating its version if new) and `event`, in one transaction.
+    fn publish(
+        &self,
+        new: &NewPackageFile,
+        mode: PublishMode,
+        event: &NewAuditEvent,
+    ) -> Result<Published, StoreError>;
+
+    /// Deletes a version and its files and tags with `event`; returns the blobs no other
+    /// file refers to any more (the caller removes them).
+    fn delete_package(&self, id: i64, event: &NewAuditEvent) -> Result<Vec<String>, StoreError>;
+
+    /// The tags of a package in a project: `(tag, version)`, by tag.
+    fn package_tags(
+        &self,
+        project_id: i64,
+        format: PackageFormat,
+        normalized_name: &str,
+    ) -> Result<Vec<(String, String)>, StoreError>;
+
+    /// Points `tag` at `version` (which must exist: `NotFound` otherwise).
+    fn set_package_tag(
+        &self,
+        project_id: i64,
+        format: PackageFormat,
+        normalized_name: &str,
+        tag: &str,
+        version: &str,
+    ) -> Result<(), StoreError>;
+
+    /// Removes a tag; `false` when there was none.
+    fn remove_package_tag(
+        &self,
+        project_id: i64,
+        format: PackageFormat,
+        normalized_name: &str,
+        tag: &str,
+    ) -> Result<bool, StoreError>;
+}
+
 /// A live browser session of the settings pages, as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSession {
@@ -345,6 +476,7 @@ pub trait Store:
     + SessionStore
     + AuditLog
     + Health
+    + PackageStore
 {
 }
 
@@ -359,5 +491,6 @@ impl<T> Store for T where
         + SessionStore
         + AuditLog
         + Health
+        + PackageStore
 {
 }

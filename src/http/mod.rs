@@ -14,6 +14,9 @@ use crate::request::limits;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::realms::registry::configure)
         .route("/-/health", web::get().to(health))
+        // Package formats under `/api/v4/…/packages/`, before the management API's scope
+        // would claim them.
+        .configure(crate::realms::packages::configure)
         // The management API; `api` is a reserved top-level name, so no git URL lives there.
         .configure(crate::api::configure)
         .route("/-/jwks", web::get().to(jwks))

@@ -7,6 +7,7 @@
 pub mod audit;
 pub mod deploy_tokens;
 pub mod namespaces;
+pub mod packages;
 pub mod users;
 
 use std::path::Path;
@@ -15,10 +16,12 @@ use std::sync::Arc;
 use crate::domain::audit::AuditActor;
 use crate::domain::store::{Store, StoreError};
 use crate::domain::user::UserPrincipal;
+use crate::store::blobs::BlobStore;
 
 pub use audit::AuditManager;
 pub use deploy_tokens::{CiVariables, CreateRequest, DeployTokenManager};
 pub use namespaces::NamespaceManager;
+pub use packages::PackageManager;
 pub use users::{NewPatRequest, UserManager};
 
 /// Who is asking: the operator at the command line (may do anything) or a signed-in user.
@@ -73,6 +76,8 @@ pub enum Missing {
     Membership { user: String, of: String },
     #[error("personal access token {0} does not exist or is already revoked")]
     Pat(i64),
+    #[error("package {0} does not exist")]
+    Package(i64),
 }
 
 /// One invalid field of a request, named as the API names it.
@@ -123,15 +128,17 @@ pub struct Managers {
     pub namespaces: NamespaceManager,
     pub tokens: DeployTokenManager,
     pub users: UserManager,
+    pub packages: PackageManager,
     pub audit: AuditManager,
 }
 
 impl Managers {
-    pub fn new(store: Arc<dyn Store>, keys_dir: &Path) -> Self {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>, keys_dir: &Path) -> Self {
         Self {
             namespaces: NamespaceManager::new(store.clone()),
             tokens: DeployTokenManager::new(store.clone(), keys_dir),
             users: UserManager::new(store.clone()),
+            packages: PackageManager::new(store.clone(), blobs),
             audit: AuditManager::new(store),
         }
     }

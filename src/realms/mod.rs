@@ -6,7 +6,9 @@
 //! - [`registry`]: the Docker token endpoint `/jwt/auth` for a stock registry.
 //! - [`dependency_proxy`]: GitLab-style pulls through a pull-through cache.
 //! - [`git`]: smart HTTP and Git LFS.
+//! - [`packages`]: generic packages, PyPI and npm at GitLab's paths.
 
 pub mod dependency_proxy;
 pub mod git;
+pub mod packages;
 pub mod registry;

@@ -5,4 +5,5 @@
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod ids;
 pub mod limits;

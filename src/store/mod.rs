@@ -5,6 +5,7 @@
 //! Everything above this module holds an `Arc<dyn Store>` and never names a backend; only
 //! [`open`] does, from the database URL.
 
+pub mod blobs;
 pub mod lookup_cache;
 pub mod sqlite;
 

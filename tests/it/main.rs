@@ -13,6 +13,8 @@ mod dependency_proxy_endpoint;
 mod git_e2e;
 mod git_http;
 mod git_push_e2e;
+mod packages;
+mod packages_pypi;
 mod registry_e2e;
 mod rsa_kernel;
 mod token_endpoint;

@@ -9,6 +9,7 @@ mod audit;
 mod deploy_tokens;
 mod groups;
 mod migrate;
+mod packages;
 mod personal_access_tokens;
 mod projects;
 mod sessions;

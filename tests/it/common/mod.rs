@@ -194,11 +194,14 @@ impl Env {
             // the wrapper would orphan it: give them a process group that Drop kills whole.
             std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         }
-        // Uses are written every 100 ms, so a test that waits for `last_used_at` or a
-        // first-use event polls for a moment rather than the production default's 5 s.
+        // Uses are written every 100 ms (unless the test says otherwise), so a test that
+        // waits for `last_used_at` or a first-use event polls for a moment rather than the
+        // production default's 5 s.
+        cmd.args(["serve", "--listen", &listen, "--workers", "2"]);
+        if !extra.contains(&"--usage-flush-ms") {
+            cmd.args(["--usage-flush-ms", "100"]);
+        }
         let child = cmd
-            .args(["serve", "--listen", &listen, "--workers", "2"])
-            .args(["--usage-flush-ms", "100"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())

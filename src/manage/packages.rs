@@ -1,0 +1,173 @@
+//! Publishing and deleting packages on behalf of a principal (a deploy token or a user),
+//! each with its audit event (`package_published`, `package_deleted`) in the transaction
+//! of the change. The realm streams and verifies the upload first; this keeps it, records
+//! it, and removes blobs no file refers to any more.
+
+use std::sync::Arc;
+
+use super::{ManageError, Missing};
+use crate::domain::audit::{AuditAction, AuditActor, NewAuditEvent};
+use crate::domain::namespace::Project;
+use crate::domain::package::{
+    package_access, Package, PackageAccess, PackageFormat, PackageOperation,
+};
+use crate::domain::principal::Principal;
+use crate::domain::store::{NewPackageFile, PublishMode, Published, Store, StoreError};
+use crate::store::blobs::{BlobStore, Staged};
+
+/// What is being published, as the format read it from the request.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub format: PackageFormat,
+    pub name: String,
+    pub version: String,
+    pub file_name: String,
+    /// Format-specific JSON for the version; `None` keeps what is stored.
+    pub metadata: Option<String>,
+    /// Tags (npm's dist-tags) to point at this version.
+    pub tags: Vec<String>,
+}
+
+pub struct PackageManager {
+    store: Arc<dyn Store>,
+    blobs: Arc<dyn BlobStore>,
+}
+
+/// Who did it, as the audit log names them.
+fn actor_of(principal: &Principal) -> (AuditActor, Option<i64>) {
+    match principal {
+        Principal::Anonymous => (
+            AuditActor {
+                name: "anonymous".into(),
+                user_id: None,
+            },
+            None,
+        ),
+        Principal::DeployToken(t) => (
+            AuditActor {
+                name: t.username(),
+                user_id: None,
+            },
+            Some(t.id),
+        ),
+        Principal::User(u) => (
+            AuditActor {
+                name: u.user.username.clone(),
+                user_id: Some(u.user.id),
+            },
+            None,
+        ),
+    }
+}
+
+/// The package rules' refusal as a management error.
+pub fn authorize(
+    principal: &Principal,
+    project: &Project,
+    op: PackageOperation,
+) -> Result<(), ManageError> {
+    match package_access(principal, Some(project), op) {
+        PackageAccess::Allowed => Ok(()),
+        PackageAccess::NotFound => Err(Missing::Project(project.path.to_string()).into()),
+        PackageAccess::CredentialsRequired | PackageAccess::Forbidden => {
+            Err(ManageError::Forbidden)
+        }
+    }
+}
+
+impl PackageManager {
+    pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
+        Self { store, blobs }
+    }
+
+    /// Keeps `staged` and records it as `upload`. A name already taken in the way `mode`
+    /// forbids is `Conflict`.
+    pub fn publish(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        staged: Staged,
+        upload: Upload,
+        mode: PublishMode,
+    ) -> Result<Published, ManageError> {
+        authorize(principal, project, PackageOperation::Publish)?;
+        let (actor, token_id) = actor_of(principal);
+        let new = NewPackageFile {
+            project_id: project.id,
+            format: upload.format,
+            normalized_name: upload.format.normalize(&upload.name),
+            name: upload.name,
+            version: upload.version,
+            metadata: upload.metadata,
+            file_name: upload.file_name,
+            size: i64::try_from(staged.size).unwrap_or(i64::MAX),
+            digests: staged.digests.clone(),
+            uploaded_by: actor.name.clone(),
+            deploy_token_id: token_id,
+            user_id: actor.user_id,
+            tags: upload.tags,
+        };
+        let mut event = NewAuditEvent::by(
+            &actor,
+            AuditAction::PackagePublished,
+            project.path.to_string(),
+        )
+        .with_detail(format!(
+            "format={} name={} version={} file={} size={} sha256={}",
+            new.format, new.name, new.version, new.file_name, new.size, new.digests.sha256
+        ));
+        event.deploy_token_id = token_id;
+        staged.keep(self.blobs.as_ref()).map_err(|e| {
+            log::error!("cannot keep an uploaded package file: {e}");
+            ManageError::Store(StoreError::Unavailable(e.to_string()))
+        })?;
+        let published = self.store.publish(&new, mode, &event)?;
+        if let Some(sha) = &published.unreferenced {
+            self.remove_blob(sha);
+        }
+        Ok(published)
+    }
+
+    /// Deletes a version and its files.
+    pub fn delete(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        package: &Package,
+    ) -> Result<(), ManageError> {
+        authorize(principal, project, PackageOperation::Delete)?;
+        if package.project_id != project.id {
+            return Err(Missing::Package(package.id).into());
+        }
+        let (actor, token_id) = actor_of(principal);
+        let mut event = NewAuditEvent::by(
+            &actor,
+            AuditAction::PackageDeleted,
+            project.path.to_string(),
+        )
+        .with_detail(format!(
+            "format={} name={} version={} package={}",
+            package.format, package.name, package.version, package.id
+        ));
+        event.deploy_token_id = token_id;
+        let unreferenced = self
+            .store
+            .delete_package(package.id, &event)
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ManageError::NotFound(Missing::Package(package.id)),
+                other => other.into(),
+            })?;
+        for sha in unreferenced {
+            self.remove_blob(&sha);
+        }
+        Ok(())
+    }
+
+    /// A blob left behind costs only disk space (content-addressed, never served without a
+    /// row), so a failed removal is logged, not an error.
+    fn remove_blob(&self, sha256: &str) {
+        if let Err(e) = self.blobs.remove(sha256) {
+            log::warn!("could not remove unreferenced package blob {sha256}: {e}");
+        }
+    }
+}
