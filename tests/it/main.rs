@@ -14,6 +14,7 @@ mod git_e2e;
 mod git_http;
 mod git_push_e2e;
 mod packages;
+mod packages_npm;
 mod packages_pypi;
 mod registry_e2e;
 mod rsa_kernel;

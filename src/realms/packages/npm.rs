@@ -144,11 +144,16 @@ pub async fn dispatch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PackageError> {
     let level = req.app_data::<Level>().copied().unwrap_or(Level::Project);
-    let tail = prefix_of(&req, MARKER)
+    let mut tail = prefix_of(&req, MARKER)
         .map(|p| &req.uri().path()[p.len()..])
         .unwrap_or_default()
-        .trim_start_matches('/')
-        .to_string();
+        .trim_start_matches('/');
+    // `npm unpublish` appends a tarball URL's whole path to the registry URL
+    // (`…/packages/npm/api/v4/projects/…/packages/npm/@acme/app/-/…`): the last prefix counts.
+    if let Some(at) = tail.rfind("/packages/npm/") {
+        tail = &tail[at + "/packages/npm/".len()..];
+    }
+    let tail = tail.to_string();
     let route = parse(&tail)?;
     let method = req.method().clone();
     let writes = !matches!(method, Method::GET | Method::HEAD);
@@ -364,10 +369,22 @@ async fn packument(
             tags.insert("latest".into(), json!(newest.version));
         }
     }
+    // npm echoes `_rev` in unpublish URLs; the store keeps no revisions, so it only has to
+    // change with the versions.
+    let rev = format!(
+        "{}-{}",
+        found.len(),
+        found
+            .last()
+            .and_then(|(_, files)| files.first())
+            .map(|f| f.digests.sha1.get(..12).unwrap_or_default().to_string())
+            .unwrap_or_default()
+    );
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .json(json!({
             "_id": name,
+            "_rev": rev,
             "name": name,
             "dist-tags": tags,
             "versions": versions_json,
