@@ -14,6 +14,7 @@ mod deploy_tokens;
 mod entities;
 mod error;
 mod namespace;
+mod packages;
 mod query;
 
 use actix_web::{web, HttpResponse};
@@ -53,11 +54,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(not_allowed("GET")),
             )
             .service(
-                namespace_scope("/projects/{id}", Kind::Project).service(
-                    web::resource("/ci/deploy_variables")
-                        .route(web::get().to(ci::deploy_variables))
-                        .default_service(not_allowed("GET")),
-                ),
+                namespace_scope("/projects/{id}", Kind::Project)
+                    .service(
+                        web::resource("/ci/deploy_variables")
+                            .route(web::get().to(ci::deploy_variables))
+                            .default_service(not_allowed("GET")),
+                    )
+                    .service(
+                        web::resource("/packages")
+                            .route(web::get().to(packages::list))
+                            .default_service(not_allowed("GET")),
+                    )
+                    .service(
+                        web::resource("/packages/{package_id}")
+                            .route(web::get().to(packages::show))
+                            .route(web::delete().to(packages::delete))
+                            .default_service(not_allowed("GET, DELETE")),
+                    ),
             )
             .service(namespace_scope("/groups/{id}", Kind::Group))
             .default_service(web::to(route_not_found)),

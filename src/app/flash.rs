@@ -30,6 +30,8 @@ pub enum Flash {
     },
     /// A token was revoked.
     Revoked { name: String },
+    /// A package version was deleted (its name and version).
+    Deleted { what: String },
 }
 
 struct Entry {

@@ -9,7 +9,7 @@ use super::{ManageError, Missing};
 use crate::domain::audit::{AuditAction, AuditActor, NewAuditEvent};
 use crate::domain::namespace::Project;
 use crate::domain::package::{
-    package_access, Package, PackageAccess, PackageFormat, PackageOperation,
+    package_access, Package, PackageAccess, PackageFile, PackageFormat, PackageOperation,
 };
 use crate::domain::principal::Principal;
 use crate::domain::store::{NewPackageFile, PublishMode, Published, Store, StoreError};
@@ -126,6 +126,63 @@ impl PackageManager {
             self.remove_blob(sha);
         }
         Ok(published)
+    }
+
+    /// May `principal` do `op` with `project`'s packages? For what a page offers; every
+    /// call checks again.
+    pub fn may(&self, principal: &Principal, project: &Project, op: PackageOperation) -> bool {
+        package_access(principal, Some(project), op) == PackageAccess::Allowed
+    }
+
+    /// The project's packages with their files, newest first (readers and up).
+    pub fn list(
+        &self,
+        principal: &Principal,
+        project: &Project,
+    ) -> Result<Vec<(Package, Vec<PackageFile>)>, ManageError> {
+        authorize(principal, project, PackageOperation::Read)?;
+        self.store
+            .project_packages(project.id, None)?
+            .into_iter()
+            .map(|p| {
+                let files = self.store.package_files(p.id)?;
+                Ok((p, files))
+            })
+            .collect()
+    }
+
+    /// One package of the project, with its files.
+    pub fn get(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        id: i64,
+    ) -> Result<(Package, Vec<PackageFile>), ManageError> {
+        authorize(principal, project, PackageOperation::Read)?;
+        let package = self
+            .store
+            .package(id)?
+            .filter(|p| p.project_id == project.id)
+            .ok_or(Missing::Package(id))?;
+        let files = self.store.package_files(id)?;
+        Ok((package, files))
+    }
+
+    /// Deletes the package with this id (it must be the project's).
+    pub fn delete_by_id(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        id: i64,
+    ) -> Result<Package, ManageError> {
+        authorize(principal, project, PackageOperation::Delete)?;
+        let package = self
+            .store
+            .package(id)?
+            .filter(|p| p.project_id == project.id)
+            .ok_or(Missing::Package(id))?;
+        self.delete(principal, project, &package)?;
+        Ok(package)
     }
 
     /// Deletes a version and its files.

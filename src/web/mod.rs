@@ -8,6 +8,7 @@
 mod account;
 mod csrf;
 mod error;
+mod packages;
 mod pages;
 mod session;
 mod tokens;
@@ -32,6 +33,8 @@ where
 }
 
 const PROJECT_PAGE: &str = "/-/projects/{path:.+}/settings/deploy_tokens";
+const PACKAGES_PAGE: &str = "/-/projects/{path:.+}/packages";
+const PACKAGE_DELETE: &str = "/-/projects/{path:.+}/packages/{id:[0-9]+}/delete";
 const GROUP_PAGE: &str = "/-/groups/{path:.+}/settings/deploy_tokens";
 const PROJECT_REVOKE: &str = "/-/projects/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
 const GROUP_REVOKE: &str = "/-/groups/{path:.+}/settings/deploy_tokens/{id:[0-9]+}/revoke";
@@ -70,6 +73,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route(web::get().to(|r, s, p| tokens::confirm_revoke(Kind::Group, r, s, p)))
                 .route(web::post().to(|r, s, p, f| tokens::revoke(Kind::Group, r, s, p, f))),
         )
+        .service(
+            web::resource(PACKAGE_DELETE)
+                .app_data(forms().0)
+                .route(web::get().to(packages::confirm_delete))
+                .route(web::post().to(packages::delete)),
+        )
+        .service(web::resource(PACKAGES_PAGE).route(web::get().to(packages::show)))
         .service(
             web::resource(PROJECT_PAGE)
                 .app_data(forms().1)

@@ -207,6 +207,7 @@ async fn render(
                 secret: secret.expose_secret().to_string(),
             }),
             Flash::Revoked { name } => revoked.push(name),
+            Flash::Deleted { .. } => {}
         }
     }
     let page = DeployTokensPage {

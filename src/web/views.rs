@@ -60,6 +60,83 @@ pub struct RevokePage {
     pub token: TokenRow,
 }
 
+#[derive(Template)]
+#[template(path = "web/packages.html")]
+pub struct PackagesPage {
+    pub chrome: Chrome,
+    pub project: String,
+    pub tokens_url: String,
+    pub deleted: Vec<String>,
+    pub packages: Vec<PackageRow>,
+}
+
+#[derive(Template)]
+#[template(path = "web/delete_package.html")]
+pub struct DeletePackagePage {
+    pub chrome: Chrome,
+    pub project: String,
+    pub page_url: String,
+    pub package: PackageRow,
+}
+
+/// One package version as the Packages page lists it.
+pub struct PackageRow {
+    pub id: i64,
+    pub name: String,
+    pub version: String,
+    pub format: &'static str,
+    pub files: usize,
+    pub size: String,
+    pub created: String,
+    /// The confirmation page, for those who may delete.
+    pub delete_url: Option<String>,
+}
+
+impl PackageRow {
+    pub fn of(
+        package: &crate::domain::package::Package,
+        files: &[crate::domain::package::PackageFile],
+        page_url: &str,
+        may_delete: bool,
+    ) -> Self {
+        Self {
+            id: package.id,
+            name: package.name.clone(),
+            version: package.version.clone(),
+            format: package.format.as_str(),
+            files: files.len(),
+            size: human_size(files.iter().map(|f| f.size).sum()),
+            created: moment(package.created_at),
+            delete_url: may_delete.then(|| format!("{page_url}/{}/delete", package.id)),
+        }
+    }
+}
+
+/// An instant as the pages show it.
+fn moment(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// `1.5 MiB`, for people.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+/// The Packages page of a project.
+pub fn packages_url(project: &str) -> String {
+    format!("/-/projects/{project}/packages")
+}
+
 /// The project or group a page is about.
 pub struct OwnerView {
     pub kind_label: &'static str,

@@ -919,6 +919,8 @@ fn openapi_document_is_served_and_names_every_route() {
         "/groups/{id}/deploy_tokens:",
         "/groups/{id}/deploy_tokens/{token_id}:",
         "/projects/{id}/ci/deploy_variables:",
+        "/projects/{id}/packages:",
+        "/projects/{id}/packages/{package_id}:",
         "/audit_events:",
     ] {
         assert!(a.body.contains(route), "{route} not documented");

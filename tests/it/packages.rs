@@ -314,3 +314,68 @@ fn bad_input_is_refused_and_leaves_nothing() {
     assert_eq!(get(&url, Cred::DeployToken(&rw)).status, 404);
     assert_eq!(put(&url, Cred::DeployToken(&rw), b"ok").status, 201);
 }
+
+/// The Packages API (GitLab's shapes): reporters list, maintainers delete, others see 404;
+/// deploy tokens never open it.
+#[test]
+fn packages_api_lists_and_deletes_by_role() {
+    let env = env();
+    let rw = env.token(
+        &["--project", "acme/app"],
+        "read_package_registry,write_package_registry",
+        &[],
+    );
+    env.user("rita", None);
+    env.user("max", None);
+    env.user("stranger", None);
+    env.member("rita", &["--project", "acme/app"], "reporter");
+    env.member("max", &["--project", "acme/app"], "maintainer");
+    let rita = env.pat("rita", "api");
+    let max = env.pat("max", "api");
+    let stranger = env.pat("stranger", "api");
+    let server = env.serve(&[]);
+    let body = b"0123456789".to_vec();
+    let url = generic_url(&server, "acme/app", "tool", "1.0.0", "tool.bin");
+    assert_eq!(put(&url, Cred::DeployToken(&rw), &body).status, 201);
+
+    let list_url = format!("{}/api/v4/projects/acme%2Fapp/packages", server.url);
+    let private = |t: &Token| format!("Bearer {}", t.secret);
+    let listed = get(&list_url, Cred::Raw(&private(&rita)));
+    assert_eq!(listed.status, 200, "{listed:?}");
+    let list = listed.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let package = &list[0];
+    assert_eq!(package["name"], "tool");
+    assert_eq!(package["version"], "1.0.0");
+    assert_eq!(package["package_type"], "generic");
+    assert_eq!(package["status"], "default");
+    assert_eq!(package["size"], 10);
+    assert_eq!(package["files"][0]["file_sha256"], hex_sha256(&body));
+    let id = package["id"].as_i64().expect("id");
+    let one = format!("{list_url}/{id}");
+    assert_eq!(get(&one, Cred::Raw(&private(&rita))).json()["id"], id);
+    assert_eq!(get(&list_url, Cred::Raw(&private(&stranger))).status, 404);
+    assert_eq!(get(&list_url, Cred::DeployToken(&rw)).status, 401);
+    assert_eq!(
+        get(&format!("{list_url}/x"), Cred::Raw(&private(&max))).status,
+        400
+    );
+
+    let delete = |t: &Token| {
+        answer(
+            agent()
+                .delete(&one)
+                .set("Authorization", &private(t))
+                .call(),
+        )
+    };
+    assert_eq!(delete(&rita).status, 403);
+    assert_eq!(delete(&stranger).status, 404);
+    assert_eq!(delete(&max).status, 204);
+    assert_eq!(delete(&max).status, 404);
+    assert_eq!(get(&url, Cred::DeployToken(&rw)).status, 404);
+    assert!(files_below(&env.data_dir().join("packages/blobs")).is_empty());
+    let deleted = audit(&env, "package_deleted");
+    assert_eq!(deleted.len(), 1, "{deleted:?}");
+    assert_eq!(deleted[0]["actor"], "max");
+}

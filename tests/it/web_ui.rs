@@ -400,3 +400,89 @@ fn an_https_public_url_makes_the_cookies_secure() {
     let pre = cookie(&cookies, "wvs_sign_in_csrf").expect("cookie");
     assert!(pre.contains("Secure"), "{pre}");
 }
+
+/// The Packages page: a developer sees the packages but no delete; a maintainer deletes one
+/// after a confirmation, and it is gone from the page and from downloads.
+#[test]
+fn chromium_lists_packages_and_a_maintainer_deletes_one() {
+    require_chromium();
+    let env = env_with_people();
+    let writer = env.token(
+        &["--project", "acme/app"],
+        "read_package_registry,write_package_registry",
+        &[],
+    );
+    let server = env.serve(&[]);
+    let url = |name: &str, version: &str| {
+        format!(
+            "{}/api/v4/projects/acme%2Fapp/packages/generic/{name}/{version}/{name}.bin",
+            server.url
+        )
+    };
+    for (name, version, size) in [("tool", "1.0.0", 3000), ("agent", "2.1.0", 10)] {
+        let a = answer(
+            agent()
+                .put(&url(name, version))
+                .set("Deploy-Token", &writer.secret)
+                .send_bytes(&vec![b'x'; size]),
+        );
+        assert_eq!(a.status, 201, "{a:?}");
+    }
+    let driver = Driver::start(&env.path("chromedriver.log"));
+    let shots = screenshots();
+    let packages_page = "/-/projects/acme/app/packages";
+    let sign_in = |b: &common::webdriver::Browser, who: &str| {
+        b.goto(&format!("{}{packages_page}", server.url));
+        b.find("#username").type_text(who);
+        b.find("#password").type_text(PASSWORD);
+        b.find("#sign-in").click();
+        b.wait_url_ends_with(packages_page);
+    };
+
+    let dev = driver.browser(1100, 900);
+    sign_in(&dev, "dave");
+    let rows: Vec<String> = dev
+        .find_all("#packages tbody tr")
+        .iter()
+        .map(|r| r.text())
+        .collect();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(
+        rows[0].contains("agent") && rows[0].contains("2.1.0"),
+        "{rows:?}"
+    );
+    assert!(
+        rows[1].contains("tool") && rows[1].contains("generic"),
+        "{rows:?}"
+    );
+    assert!(rows[1].contains("2.9 KiB"), "{rows:?}");
+    assert!(
+        dev.try_find("#packages a.delete").is_none(),
+        "a developer may not delete"
+    );
+
+    let b = driver.browser(1100, 900);
+    sign_in(&b, "alice");
+    b.screenshot(&shots.join("20-packages.png"));
+    b.find("#package-1 a.delete").click();
+    b.find("#confirm-delete");
+    assert!(b.source().contains("tool"), "{}", b.source());
+    b.screenshot(&shots.join("21-delete-package.png"));
+    b.find("#confirm-delete").click();
+    b.wait_url_ends_with(packages_page);
+    assert!(b.find("#deleted-notice").text().contains("tool 1.0.0"));
+    let rows = b.find_all("#packages tbody tr");
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].text().contains("agent"));
+    b.screenshot(&shots.join("22-package-deleted.png"));
+    let gone = answer(
+        agent()
+            .get(&url("tool", "1.0.0"))
+            .set("Deploy-Token", &writer.secret)
+            .call(),
+    );
+    assert_eq!(gone.status, 404, "{gone:?}");
+    let audit = env.cli_ok(&["audit"]);
+    assert!(audit.contains("package_deleted"), "{audit}");
+    assert!(audit.contains("actor=alice"), "{audit}");
+}
