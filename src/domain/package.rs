@@ -331,6 +331,29 @@ mod tests {
         assert!(validate_generic(&"a".repeat(256), "1", "f").is_err());
     }
 
+    proptest::proptest! {
+        /// Any input is answered; what passes is one segment that stays where it is put.
+        #[test]
+        fn validation_never_panics_and_accepts_only_segments(raw in "\\PC{0,64}") {
+            for ok in [
+                validate_generic(&raw, "1", "f").is_ok(),
+                validate_version(&raw).is_ok(),
+                validate_file_name(&raw).is_ok(),
+                validate_pypi_name(&raw).is_ok(),
+            ] {
+                if ok {
+                    proptest::prop_assert!(!raw.contains('/') && !raw.contains(".."));
+                    proptest::prop_assert!(!raw.contains('\\') && !raw.contains('\0'));
+                }
+            }
+            if validate_npm_name(&raw).is_ok() {
+                proptest::prop_assert!(!raw.contains("..") && raw.matches('/').count() <= 1);
+            }
+            let normalized = pep503_normalize(&raw);
+            proptest::prop_assert_eq!(pep503_normalize(&normalized), normalized);
+        }
+    }
+
     #[test]
     fn pep503() {
         assert_eq!(pep503_normalize("Friendly-Bard"), "friendly-bard");

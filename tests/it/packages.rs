@@ -379,3 +379,216 @@ fn packages_api_lists_and_deletes_by_role() {
     assert_eq!(deleted.len(), 1, "{deleted:?}");
     assert_eq!(deleted[0]["actor"], "max");
 }
+
+/// Sends the head of a request and `part` of its body, then leaves the connection open.
+fn start_upload(
+    server: &Server,
+    path: &str,
+    token: &Token,
+    length: usize,
+    part: &[u8],
+) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nDeploy-Token: {}\r\nContent-Length: {length}\r\n\r\n",
+        token.secret
+    )
+    .expect("head");
+    stream.write_all(part).expect("part");
+    stream.flush().expect("flush");
+    stream
+}
+
+/// Waits (bounded) until the server has staged the first bytes of an upload.
+fn wait_for_staging(env: &Env) {
+    let staging = env.data_dir().join("packages/staging");
+    for _ in 0..100 {
+        if files_below(&staging)
+            .iter()
+            .any(|f| std::fs::metadata(f).map(|m| m.len() > 0).unwrap_or(false))
+        {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("the upload never reached the staging directory");
+}
+
+/// SPEC §7 "nothing half-written stays": a client that vanishes mid-upload, and a server
+/// killed with SIGKILL mid-upload, leave no blob and no row; the next upload works.
+#[test]
+fn interrupted_uploads_leave_no_file_and_no_row() {
+    let env = env();
+    let rw = env.token(
+        &["--project", "acme/app"],
+        "read_package_registry,write_package_registry",
+        &[],
+    );
+    let path = "/api/v4/projects/acme%2Fapp/packages/generic/tool/1.0.0/big.bin";
+    let part = vec![b'a'; 256 * 1024];
+
+    // The client goes away: the staging file goes with the request.
+    let server = env.serve(&[]);
+    let stream = start_upload(&server, path, &rw, 4 << 20, &part);
+    wait_for_staging(&env);
+    drop(stream);
+    let staging = env.data_dir().join("packages/staging");
+    for _ in 0..100 {
+        if files_below(&staging).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        files_below(&staging).is_empty(),
+        "a staging file outlived its request"
+    );
+
+    // The server is killed mid-upload.
+    let _stream = start_upload(&server, path, &rw, 4 << 20, &part);
+    wait_for_staging(&env);
+    drop(server); // SIGKILL
+    assert!(files_below(&env.data_dir().join("packages/blobs")).is_empty());
+    let server = env.serve(&[]);
+    let url = format!("{}{path}", server.url);
+    assert_eq!(get(&url, Cred::DeployToken(&rw)).status, 404);
+    assert!(audit(&env, "package_published").is_empty());
+    assert!(files_below(&env.data_dir().join("packages/blobs")).is_empty());
+    // What the killed process left is only ever in staging/, never served, and the next
+    // upload of the same file succeeds.
+    assert_eq!(put(&url, Cred::DeployToken(&rw), b"complete").status, 201);
+    assert_eq!(get(&url, Cred::DeployToken(&rw)).body, "complete");
+}
+
+/// Wrong checksums and malformed metadata in PyPI and npm uploads: 400, nothing kept.
+#[test]
+fn bad_checksums_and_metadata_keep_nothing() {
+    use base64::Engine;
+    let env = env();
+    let rw = env.token(
+        &["--project", "acme/app"],
+        "read_package_registry,write_package_registry",
+        &[],
+    );
+    let server = env.serve(&[]);
+    let pypi = format!("{}/api/v4/projects/acme%2Fapp/packages/pypi", server.url);
+    let multipart = |fields: &[(&str, &str)], file: Option<(&str, &[u8])>| {
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!(
+                    "--XX\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                )
+                .as_bytes(),
+            );
+        }
+        if let Some((filename, content)) = file {
+            body.extend_from_slice(
+                format!(
+                    "--XX\r\nContent-Disposition: form-data; name=\"content\"; filename=\"{filename}\"\r\n\
+                     Content-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            );
+            body.extend_from_slice(content);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--XX--\r\n");
+        answer(
+            agent()
+                .post(&pypi)
+                .set("Authorization", &basic("__token__", &rw.secret))
+                .set("Content-Type", "multipart/form-data; boundary=XX")
+                .send_bytes(&body),
+        )
+    };
+    let base = [
+        (":action", "file_upload"),
+        ("name", "demo"),
+        ("version", "1.0"),
+    ];
+    let zeros = "0".repeat(64);
+    let wrong_digest = [base.as_slice(), &[("sha256_digest", zeros.as_str())]].concat();
+    for (fields, file, what) in [
+        (
+            wrong_digest.clone(),
+            Some(("demo-1.0.tar.gz", &b"sdist"[..])),
+            "wrong sha256",
+        ),
+        (base.to_vec(), None, "no file"),
+        (
+            base[..2].to_vec(),
+            Some(("demo-1.0.tar.gz", &b"sdist"[..])),
+            "no version",
+        ),
+        (
+            base.to_vec(),
+            Some(("../demo-1.0.tar.gz", &b"sdist"[..])),
+            "traversal",
+        ),
+        (
+            [base.as_slice(), &[("name", "bad name!")]].concat(),
+            Some(("demo-1.0.tar.gz", &b"sdist"[..])),
+            "bad name",
+        ),
+    ] {
+        let a = multipart(&fields, file);
+        assert_eq!(a.status, 400, "{what}: {a:?}");
+    }
+    let garbage = answer(
+        agent()
+            .post(&pypi)
+            .set("Authorization", &basic("__token__", &rw.secret))
+            .set("Content-Type", "multipart/form-data; boundary=XX")
+            .send_bytes(b"--XX\r\nnot a part"),
+    );
+    assert_eq!(garbage.status, 400, "{garbage:?}");
+
+    let npm = format!(
+        "{}/api/v4/projects/acme%2Fapp/packages/npm/@acme%2fapp",
+        server.url
+    );
+    let tarball = b"not really a tarball".to_vec();
+    let data = base64::engine::general_purpose::STANDARD.encode(&tarball);
+    let publish = |shasum: &str, body_name: &str, data: &str| {
+        let doc = serde_json::json!({
+            "_id": body_name, "name": body_name,
+            "dist-tags": { "latest": "1.0.0" },
+            "versions": { "1.0.0": { "name": body_name, "version": "1.0.0",
+                "dist": { "shasum": shasum, "tarball": "http://x/y.tgz" } } },
+            "_attachments": { "@acme/app-1.0.0.tgz": {
+                "content_type": "application/octet-stream", "data": data, "length": tarball.len() } }
+        });
+        answer(
+            agent()
+                .put(&npm)
+                .set("Authorization", &format!("Bearer {}", rw.secret))
+                .send_json(doc),
+        )
+    };
+    assert_eq!(
+        publish(&"0".repeat(40), "@acme/app", &data).status,
+        400,
+        "wrong shasum"
+    );
+    assert_eq!(publish("", "@acme/app", &data).status, 400, "no checksum");
+    assert_eq!(
+        publish("x", "@acme/other", &data).status,
+        400,
+        "another name"
+    );
+    assert_eq!(publish("x", "@acme/app", "%%%").status, 400, "not base64");
+    let not_json = answer(
+        agent()
+            .put(&npm)
+            .set("Authorization", &format!("Bearer {}", rw.secret))
+            .send_string("{not json"),
+    );
+    assert_eq!(not_json.status, 400, "{not_json:?}");
+
+    assert!(files_below(&env.data_dir().join("packages/blobs")).is_empty());
+    assert!(files_below(&env.data_dir().join("packages/staging")).is_empty());
+    assert!(audit(&env, "package_published").is_empty());
+}

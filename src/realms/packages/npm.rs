@@ -665,6 +665,28 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the path, parsing answers (never panics), and whatever it accepts names
+        /// a package and file that cannot leave their directory.
+        #[test]
+        fn any_path_parses_or_is_refused(tail in "(%2[eEfF]|[@./a-z0-9_~%-]|-/|/-rev/){0,40}") {
+            if let Ok(route) = parse(&tail) {
+                let (package, file) = match route {
+                    Route::Package(p) | Route::Revision(p) | Route::Tags(p) => (p, None),
+                    Route::Tag { package, .. } => (package, None),
+                    Route::Tarball { package, file } | Route::TarballRevision { package, file } => {
+                        (package, Some(file))
+                    }
+                };
+                proptest::prop_assert!(!package.contains(".."));
+                proptest::prop_assert!(package.matches('/').count() <= 1);
+                if let Some(f) = file {
+                    proptest::prop_assert!(!f.contains('/') && !f.contains(".."));
+                }
+            }
+        }
+    }
+
     #[test]
     fn tarball_names_and_integrity() {
         assert_eq!(tarball_file("@acme/app", "1.0.0"), "app-1.0.0.tgz");
