@@ -1,0 +1,216 @@
+#!/usr/bin/env bash
+# Package realm benchmark for wvs-auth. See bench/README.md ("Package benchmark").
+#
+# 1. Downloads of one FILE_MB (10) MB generic package file through wvs-auth (Deploy-Token
+#    header) against Debian's nginx serving the same file from disk without auth, in the
+#    same run: ROUNDS rounds of `wrk -c CONNECTIONS (16)` on each, alternating; the ratio is
+#    wvs-auth's bytes/s over nginx's of the same round.
+# 2. The npm packument and the PyPI simple page of one package, requests/s with
+#    BIG_PACKAGES (10^4) packages in the project against 10, alternating.
+# 3. Peak RSS of the server (VmHWM) while one UPLOAD_MB (1024) MB file is uploaded.
+# Ends with one RESULT line. Exits non-zero on any failure (a non-2xx answer, a socket
+# error), never because a ratio is low.
+#
+# Environment:
+#   ROUNDS=3  DURATION=10s  CONNECTIONS=16  THREADS=2  FILE_MB=10  UPLOAD_MB=1024
+#   BIG_PACKAGES=10000  KEEP_WORKDIR=0  WVS_AUTH_BIN (skip the build)
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-2}
+FILE_MB=${FILE_MB:-10}
+UPLOAD_MB=${UPLOAD_MB:-1024}
+BIG_PACKAGES=${BIG_PACKAGES:-10000}
+KEEP_WORKDIR=${KEEP_WORKDIR:-0}
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/common.sh
+source "$REPO/bench/common.sh"
+for tool in wrk nginx curl python3; do
+  command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install wrk nginx curl)"
+done
+build_release
+
+WORK=$(mktemp -d)
+NGINX_PID=""
+cleanup() {
+  stop_server
+  if [[ -n $NGINX_PID ]]; then kill "$NGINX_PID" 2>/dev/null || true; fi
+  if [[ $KEEP_WORKDIR == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+cli() { "$BIN" --data-dir "$WORK/data" --keys-dir "$WORK/keys" "$@"; }
+
+log "setting up in $WORK"
+cli keys init --alg ES256 >/dev/null
+cli group create bench >/dev/null
+for p in bench/app bench/small bench/big; do cli project create "$p" >/dev/null; done
+TOKEN=$(json_field "$(cli token create --group bench --name bench \
+  --scopes read_package_registry,write_package_registry --json)" token)
+[[ $TOKEN == wvsdt-* ]] || die "no token"
+
+PORT=$(free_port)
+RUST_LOG=warn "$BIN" --data-dir "$WORK/data" --keys-dir "$WORK/keys" serve \
+  --listen "127.0.0.1:$PORT" --max-package-size "$((UPLOAD_MB + 1))MiB" \
+  >"$WORK/serve.log" 2>&1 &
+SERVER_PID=$!
+URL=http://127.0.0.1:$PORT
+wait_healthy "$URL" "$SERVER_PID" "$WORK/serve.log"
+
+# --- 1. downloads against nginx ------------------------------------------------------------
+mkdir -p "$WORK/www"
+head -c "$((FILE_MB << 20))" /dev/urandom >"$WORK/www/file.bin"
+# nginx's workers run as another user when it starts as root: let them read the file.
+chmod 755 "$WORK" "$WORK/www"
+chmod 644 "$WORK/www/file.bin"
+GENERIC=$URL/api/v4/projects/bench%2Fapp/packages/generic/file/1.0.0/file.bin
+curl -sf -H "Deploy-Token: $TOKEN" --upload-file "$WORK/www/file.bin" "$GENERIC" >/dev/null ||
+  die "upload of the download file failed"
+cmp <(curl -sf -H "Deploy-Token: $TOKEN" "$GENERIC") "$WORK/www/file.bin" ||
+  die "the downloaded file differs"
+
+NGINX_PORT=$(free_port)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx/nginx.conf" <<EOF
+worker_processes $CPUS;
+daemon off;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  client_body_temp_path $WORK/nginx/body;
+  proxy_temp_path $WORK/nginx/proxy;
+  fastcgi_temp_path $WORK/nginx/fastcgi;
+  uwsgi_temp_path $WORK/nginx/uwsgi;
+  scgi_temp_path $WORK/nginx/scgi;
+  server {
+    listen 127.0.0.1:$NGINX_PORT;
+    root $WORK/www;
+  }
+}
+EOF
+nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >"$WORK/nginx/out.log" 2>&1 &
+NGINX_PID=$!
+for _ in $(seq 1 100); do
+  curl -sf -o /dev/null "http://127.0.0.1:$NGINX_PORT/file.bin" && break
+  sleep 0.1
+done
+cmp <(curl -sf "http://127.0.0.1:$NGINX_PORT/file.bin") "$WORK/www/file.bin" ||
+  die "nginx does not serve the file"
+
+# wrk_rps OUT URL [HEADER]: requests/s of one wrk run; fails on non-2xx or socket errors.
+wrk_rps() {
+  local out=$1 url=$2 header=${3:-}
+  local args=(-t "$THREADS" -c "$CONNECTIONS" -d "$DURATION")
+  [[ -n $header ]] && args+=(-H "$header")
+  wrk "${args[@]}" "$url" >"$out" 2>&1 || die "wrk failed: $(tail -n 3 "$out")"
+  if grep -q "Non-2xx or 3xx responses" "$out"; then die "non-2xx answers: $(grep Non-2xx "$out")"; fi
+  if grep -q "Socket errors" "$out"; then die "socket errors: $(grep 'Socket errors' "$out")"; fi
+  awk '/^Requests\/sec:/ { print $2 }' "$out"
+}
+
+DL_RATIOS="" WVS_MBS="" NGINX_MBS=""
+for round in $(seq 1 "$ROUNDS"); do
+  n=$(wrk_rps "$WORK/wrk-nginx-$round.txt" "http://127.0.0.1:$NGINX_PORT/file.bin")
+  w=$(wrk_rps "$WORK/wrk-wvs-$round.txt" "$GENERIC" "Deploy-Token: $TOKEN")
+  n_mbs=$(awk -v r="$n" -v m="$FILE_MB" 'BEGIN { printf "%.0f", r * m }')
+  w_mbs=$(awk -v r="$w" -v m="$FILE_MB" 'BEGIN { printf "%.0f", r * m }')
+  ratio=$(awk -v a="$w" -v b="$n" 'BEGIN { printf "%.2f", a / b }')
+  log "[download round $round/$ROUNDS] nginx $n_mbs MB/s, wvs-auth $w_mbs MB/s, ratio $ratio"
+  DL_RATIOS+=" $ratio" WVS_MBS+=" $w_mbs" NGINX_MBS+=" $n_mbs"
+done
+kill "$NGINX_PID" 2>/dev/null || true
+NGINX_PID=""
+
+# --- 2. index pages with 10^4 packages against 10 --------------------------------------------
+# seed PROJECT COUNT: COUNT/2 npm and COUNT/2 PyPI packages (one version, one tiny file
+# each) over one keep-alive connection, then the measured pair, `@bench/probe` and `probe`.
+seed() {
+  python3 - "$PORT" "$1" "$2" "$TOKEN" <<'PY'
+import base64, hashlib, http.client, json, sys
+port, project, count, token = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+conn = http.client.HTTPConnection("127.0.0.1", int(port))
+base = f"/api/v4/projects/{project.replace('/', '%2F')}/packages"
+def npm(name):
+    data = f"tarball of {name}".encode()
+    doc = {"_id": name, "name": name, "dist-tags": {"latest": "1.0.0"},
+           "versions": {"1.0.0": {"name": name, "version": "1.0.0",
+               "dist": {"shasum": hashlib.sha1(data).hexdigest()}}},
+           "_attachments": {f"{name}-1.0.0.tgz": {"data": base64.b64encode(data).decode(), "length": len(data)}}}
+    conn.request("PUT", f"{base}/npm/{name.replace('/', '%2f')}", json.dumps(doc),
+                 {"Deploy-Token": token, "Content-Type": "application/json"})
+    r = conn.getresponse(); r.read()
+    assert r.status == 200, (name, r.status)
+def pypi(name):
+    data = f"sdist of {name}".encode()
+    fields = {":action": "file_upload", "name": name, "version": "1.0", "requires_python": ">=3.8"}
+    body = b""
+    for k, v in fields.items():
+        body += f'--XX\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+    body += f'--XX\r\nContent-Disposition: form-data; name="content"; filename="{name}-1.0.tar.gz"\r\n\r\n'.encode() + data + b"\r\n--XX--\r\n"
+    conn.request("POST", f"{base}/pypi", body,
+                 {"Deploy-Token": token, "Content-Type": "multipart/form-data; boundary=XX"})
+    r = conn.getresponse(); r.read()
+    assert r.status == 201, (name, r.status)
+for i in range(count // 2):
+    npm(f"@bench/pkg{i}")
+    pypi(f"pkg{i}")
+npm("@bench/probe")
+pypi("probe")
+PY
+}
+log "seeding 10 packages in bench/small and $BIG_PACKAGES in bench/big"
+seed_started=$(now)
+seed bench/small 10 || die "seeding bench/small failed"
+seed bench/big "$BIG_PACKAGES" || die "seeding bench/big failed"
+SEED_SECS=$(elapsed "$seed_started")
+
+page() { echo "$URL/api/v4/projects/bench%2F$1/packages/$2"; }
+NPM_SMALL="" NPM_BIG="" PYPI_SMALL="" PYPI_BIG=""
+for round in $(seq 1 "$ROUNDS"); do
+  for size in small big; do
+    npm_rps=$(wrk_rps "$WORK/npm-$size-$round.txt" "$(page "$size" npm/@bench%2fprobe)" "Deploy-Token: $TOKEN")
+    pypi_rps=$(wrk_rps "$WORK/pypi-$size-$round.txt" "$(page "$size" pypi/simple/probe/)" "Deploy-Token: $TOKEN")
+    if [[ $size == small ]]; then NPM_SMALL+=" $npm_rps" PYPI_SMALL+=" $pypi_rps"; else NPM_BIG+=" $npm_rps" PYPI_BIG+=" $pypi_rps"; fi
+    log "[index round $round/$ROUNDS] bench/$size: npm packument $npm_rps req/s, pypi simple page $pypi_rps req/s"
+  done
+done
+NPM_RATIO=$(awk -v a="$(median "$NPM_BIG")" -v b="$(median "$NPM_SMALL")" 'BEGIN { printf "%.3f", a / b }')
+PYPI_RATIO=$(awk -v a="$(median "$PYPI_BIG")" -v b="$(median "$PYPI_SMALL")" 'BEGIN { printf "%.3f", a / b }')
+
+# --- 3. peak RSS of a 1 GiB upload -----------------------------------------------------------
+stop_server
+RUST_LOG=warn "$BIN" --data-dir "$WORK/data" --keys-dir "$WORK/keys" serve \
+  --listen "127.0.0.1:$PORT" --max-package-size "$((UPLOAD_MB + 1))MiB" \
+  >"$WORK/serve2.log" 2>&1 &
+SERVER_PID=$!
+wait_healthy "$URL" "$SERVER_PID" "$WORK/serve2.log"
+rss_before=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+head -c "$((UPLOAD_MB << 20))" /dev/urandom >"$WORK/upload.bin"
+up_started=$(now)
+curl -sf -H "Deploy-Token: $TOKEN" --upload-file "$WORK/upload.bin" \
+  "$URL/api/v4/projects/bench%2Fapp/packages/generic/big/1.0.0/upload.bin" >/dev/null ||
+  die "the ${UPLOAD_MB} MB upload failed"
+UP_SECS=$(elapsed "$up_started")
+RSS_PEAK=$(awk '/^VmHWM/ { print $2 }' "/proc/$SERVER_PID/status")
+rm -f "$WORK/upload.bin"
+
+echo
+echo "=== wvs-auth package benchmark ==="
+echo "machine          : $CPUS CPUs, load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "downloads        : ${FILE_MB} MB file, wrk -t $THREADS -c $CONNECTIONS -d $DURATION, $ROUNDS rounds alternating"
+echo "  nginx MB/s     : $NGINX_MBS (median $(median "$NGINX_MBS"))"
+echo "  wvs-auth MB/s  : $WVS_MBS (median $(median "$WVS_MBS"))"
+echo "  ratio          : $DL_RATIOS (median $(median "$DL_RATIOS"); target >= 0.8)"
+echo "index pages      : one package among 10 vs $BIG_PACKAGES (seeding took ${SEED_SECS}s)"
+echo "  npm req/s      : 10: $NPM_SMALL  |  $BIG_PACKAGES: $NPM_BIG  (big/small $NPM_RATIO)"
+echo "  pypi req/s     : 10: $PYPI_SMALL  |  $BIG_PACKAGES: $PYPI_BIG  (big/small $PYPI_RATIO)"
+echo "upload           : ${UPLOAD_MB} MB in ${UP_SECS}s; server VmHWM ${rss_before} kB before, ${RSS_PEAK} kB after (target < 65536 kB)"
+echo "RESULT download_ratio=$(median "$DL_RATIOS") wvs_mb_s=$(median "$WVS_MBS") nginx_mb_s=$(median "$NGINX_MBS") npm_big_over_small=$NPM_RATIO pypi_big_over_small=$PYPI_RATIO upload_peak_rss_kb=$RSS_PEAK upload_secs=$UP_SECS"
