@@ -12,7 +12,7 @@ pub mod usage;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix_web::HttpRequest;
 use chrono::Utc;
@@ -25,7 +25,11 @@ use crate::request::client::{client_ip, loggable_username};
 use crate::store::Reads;
 pub use credentials::{BasicError, Source};
 pub use policy::{Policy, Requirement, Surface};
-use throttle::{throttle_keys, Throttle};
+use throttle::{throttle_keys, Refusal, Throttle};
+
+/// How long a password check waits for the checks in flight of its keys (a burst of
+/// parallel sign-ins of one user) before it is refused as throttled.
+const CHARGE_WAIT: Duration = Duration::from_secs(10);
 use usage::UsageRecorder;
 
 /// Why a request gets no principal. The reason of a refusal is for the log only: clients
@@ -152,15 +156,24 @@ impl Authenticator {
             presented.as_ref().and_then(Presented::username),
         );
         let started = Instant::now();
-        if let Some(secs) = self.throttle.banned(&keys, started) {
-            return Err(AuthFailure::Throttled(secs));
-        }
         let Some(presented) = presented else {
+            if let Some(secs) = self.throttle.banned(&keys, started) {
+                return Err(AuthFailure::Throttled(secs));
+            }
             return if policy.anonymous {
                 Ok(Principal::Anonymous)
             } else {
                 Err(AuthFailure::CredentialsRequired)
             };
+        };
+        // A ban stops failing credentials and password checks, never a valid token (SPEC
+        // §7): tokens are looked up by digest first (cheap), and only a failing one meets
+        // the ban. A password check is charged as a failure before it runs, so a burst of
+        // parallel guesses gets at most `max_failures` argon2 runs per window.
+        let charge = if presented.kind() == SecretKind::Password && policy.accepts.passwords {
+            Some(self.charge(&keys).await?)
+        } else {
+            None
         };
         let result = match account {
             Some(account) if Some(account) != presented.username() => {
@@ -168,6 +181,11 @@ impl Authenticator {
             }
             _ => self.authenticate(presented, policy).await,
         };
+        let failed = matches!(&result, Err(e) if !matches!(e, AuthnError::Store(_)));
+        let charged = charge.is_some();
+        if let Some(charge) = charge {
+            self.throttle.settle(charge, failed, Instant::now());
+        }
         let principal = match result {
             Ok(principal) => principal,
             Err(AuthnError::Store(e)) => {
@@ -175,7 +193,14 @@ impl Authenticator {
                 return Err(AuthFailure::Unavailable);
             }
             Err(reason) => {
-                self.throttle.record_failure(&keys, started);
+                if !charged {
+                    if let Some(secs) = self.throttle.banned(&keys, started) {
+                        // Already banned: neither counted nor audited again, so a flood of
+                        // a banned client costs one lookup each and leaves no trace.
+                        return Err(AuthFailure::Throttled(secs));
+                    }
+                    self.throttle.record_failure(&keys, started);
+                }
                 self.audit_failure(attempt, &reason).await;
                 return Err(AuthFailure::Refused(reason));
             }
@@ -187,6 +212,22 @@ impl Authenticator {
             self.usage.touch(t.id, Utc::now());
         }
         Ok(principal)
+    }
+
+    /// A place for a password check: waits (bounded) while checks in flight fill the
+    /// keys' limit, refuses at once while one is banned.
+    async fn charge(&self, keys: &[String]) -> Result<throttle::Charge, AuthFailure> {
+        let deadline = Instant::now() + CHARGE_WAIT;
+        loop {
+            match self.throttle.charge(keys, Instant::now()) {
+                Ok(charge) => return Ok(charge),
+                Err(Refusal::Banned(secs)) => return Err(AuthFailure::Throttled(secs)),
+                Err(Refusal::Busy) if Instant::now() < deadline => {
+                    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(Refusal::Busy) => return Err(AuthFailure::Throttled(1)),
+            }
+        }
     }
 
     /// Tokens from memory when the cache has them, else on the storage pool; passwords on

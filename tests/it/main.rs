@@ -5,6 +5,7 @@
 
 mod common;
 
+mod abuse;
 mod api;
 mod cli;
 mod cli_users;

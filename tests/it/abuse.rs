@@ -1,0 +1,257 @@
+//! Abuse as test cases (issue 18): floods of failing credentials, of distinct bogus clients
+//! and of password guesses must neither lock out good clients nor grow memory without end.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::common;
+use common::http::{agent, answer, basic, creds};
+use common::{env_with_projects, Server};
+
+/// `GET /jwt/auth` for a pull of acme/app, optionally from a forwarded address.
+fn token_request(base: &str, auth: &str, forwarded: Option<&str>) -> u16 {
+    let url = format!("{base}/jwt/auth?service=container_registry&scope=repository:acme/app:pull");
+    let mut req = agent().get(&url).set("Authorization", auth);
+    if let Some(f) = forwarded {
+        req = req.set("X-Forwarded-For", f);
+    }
+    answer(req.call()).status
+}
+
+/// Peak resident memory of the server so far, kB.
+fn peak_rss_kb(server: &Server) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", server.child.id()))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// SPEC §7: while one client floods wrong secrets — also under the real token's own
+/// username — from 127.0.0.1, every good request from that same address succeeds: 200
+/// parallel token requests, `docker login`-shaped ones, and real `docker login`s.
+#[test]
+fn a_flood_of_wrong_secrets_never_locks_out_good_clients() {
+    use common::tools::{Docker, RegistryProcess};
+    let env = env_with_projects();
+    let t = env.token(&["--project", "acme/app"], "read_registry", &[]);
+    let server = env.serve(&[]);
+    let registry = RegistryProcess::trusting(&env, &server, &[]);
+    let flooding = Arc::new(AtomicBool::new(true));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let flood = {
+        let (flooding, refused) = (flooding.clone(), refused.clone());
+        let url = server.url.clone();
+        let victim = t.username.clone();
+        std::thread::spawn(move || {
+            let mut sent = 0;
+            while flooding.load(Ordering::Relaxed) && sent < 20_000 {
+                let user = if sent % 2 == 0 {
+                    victim.as_str()
+                } else {
+                    "intruder"
+                };
+                let status = token_request(&url, &basic(user, "wvsdt-guess"), None);
+                if status == 429 {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+                sent += 1;
+            }
+            sent
+        })
+    };
+    // Let the flood get the address and the username banned first.
+    for _ in 0..200 {
+        if refused.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    assert!(
+        refused.load(Ordering::Relaxed) > 0,
+        "the flood was never banned"
+    );
+
+    let good = creds(&t);
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..200)
+            .map(|_| s.spawn(|| token_request(&server.url, &good, None)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("request thread"))
+            .collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let login_url = format!(
+        "{}/jwt/auth?account={}&service=container_registry",
+        server.url,
+        t.username.replace('+', "%2B")
+    );
+    let logins: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..200)
+            .map(|_| {
+                s.spawn(|| {
+                    answer(agent().get(&login_url).set("Authorization", &good).call()).status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("login"))
+            .collect()
+    });
+    assert!(logins.iter().all(|s| *s == 200), "{logins:?}");
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| Docker::new(&registry.host).login_ok(&t));
+        }
+    });
+    flooding.store(false, Ordering::Relaxed);
+    let sent = flood.join().expect("flood thread");
+    assert!(sent > 0);
+    // The flood itself stays banned.
+    assert_eq!(
+        token_request(&server.url, &basic("intruder", "wvsdt-guess"), None),
+        429
+    );
+}
+
+/// A flood of distinct bogus clients (forged forwarded addresses behind a trusted proxy)
+/// does not make the throttle forget a ban, nor stop it banning the next client.
+#[test]
+fn bans_hold_through_a_flood_of_distinct_clients() {
+    let env = env_with_projects();
+    let t = env.token(&["--project", "acme/app"], "read_registry", &[]);
+    let server = env.serve(&["--trusted-proxy", "127.0.0.1", "--throttle-failures", "3"]);
+    let bad = |user: &str| basic(user, "wvsdt-guess");
+    for _ in 0..3 {
+        token_request(&server.url, &bad("a"), Some("198.51.100.7"));
+    }
+    assert_eq!(
+        token_request(&server.url, &bad("b"), Some("198.51.100.7")),
+        429
+    );
+    let per_thread = 5_000;
+    std::thread::scope(|s| {
+        for thread in 0..4u32 {
+            let server = &server;
+            s.spawn(move || {
+                for i in 0..per_thread {
+                    let client = format!("2001:db8:{thread:x}:{i:x}::1");
+                    token_request(
+                        &server.url,
+                        &basic(&format!("u{thread}-{i}"), "wvsdt-x"),
+                        Some(&client),
+                    );
+                }
+            });
+        }
+    });
+    assert_eq!(
+        token_request(&server.url, &bad("c"), Some("198.51.100.7")),
+        429,
+        "the ban was forgotten"
+    );
+    for _ in 0..3 {
+        token_request(&server.url, &bad("d"), Some("203.0.113.50"));
+    }
+    assert_eq!(
+        token_request(&server.url, &bad("e"), Some("203.0.113.50")),
+        429
+    );
+    assert_eq!(
+        token_request(&server.url, &creds(&t), Some("198.51.100.7")),
+        200
+    );
+}
+
+/// 200 parallel wrong passwords at the sign-in page from one address: at most the limit
+/// are checked (401), the rest are refused before any hashing (429); 64 parallel good
+/// sign-ins all succeed; memory stays bounded throughout.
+#[test]
+fn parallel_password_guesses_are_bounded() {
+    use common::web::{csrf_field, pair, set_cookies, user};
+    let env = env_with_projects();
+    user(&env, "alice", "correct horse battery staple", &[]);
+    let server = env.serve(&[]);
+    let form = |password: &str, csrf: &str| {
+        format!(
+            "csrf_token={csrf}&username=alice&password={}&return_to=%2F-%2F",
+            password.replace(' ', "+")
+        )
+    };
+    let (page, cookies) = set_cookies(agent().get(&format!("{}/-/sign_in", server.url)).call());
+    let csrf = csrf_field(&page.body);
+    let cookie = common::web::cookie(&cookies, "wvs_sign_in_csrf")
+        .map(|c| pair(c))
+        .expect("csrf cookie");
+    let post = |password: &str| {
+        answer(
+            agent()
+                .post(&format!("{}/-/sign_in", server.url))
+                .set("Cookie", &cookie)
+                .set("Content-Type", "application/x-www-form-urlencoded")
+                .send_string(&form(password, &csrf)),
+        )
+        .status
+    };
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..200)
+            .map(|_| s.spawn(|| post("not the password")))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sign-in"))
+            .collect()
+    });
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + throttled, 200, "{statuses:?}");
+    assert!(
+        checked <= 30,
+        "{checked} wrong passwords were checked (limit 30)"
+    );
+    let rss = peak_rss_kb(&server);
+    assert!(rss < 300 * 1024, "peak RSS {rss} kB after 200 guesses");
+
+    // Good sign-ins from another address are not held back by that ban.
+    let good = env.serve(&["--trusted-proxy", "127.0.0.1"]);
+    let (page, cookies) = set_cookies(agent().get(&format!("{}/-/sign_in", good.url)).call());
+    let csrf = csrf_field(&page.body);
+    let cookie = common::web::cookie(&cookies, "wvs_sign_in_csrf")
+        .map(|c| pair(c))
+        .expect("csrf cookie");
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..64)
+            .map(|i| {
+                let (cookie, csrf, url) = (&cookie, &csrf, &good.url);
+                s.spawn(move || {
+                    answer(
+                        ureq::AgentBuilder::new()
+                            .redirects(0)
+                            .build()
+                            .post(&format!("{url}/-/sign_in"))
+                            .set("Cookie", cookie)
+                            .set("X-Forwarded-For", &format!("192.0.2.{i}"))
+                            .set("Content-Type", "application/x-www-form-urlencoded")
+                            .send_string(&form("correct horse battery staple", csrf)),
+                    )
+                    .status
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("sign-in"))
+            .collect()
+    });
+    assert!(statuses.iter().all(|s| *s == 303), "{statuses:?}");
+    let rss = peak_rss_kb(&good);
+    assert!(rss < 300 * 1024, "peak RSS {rss} kB after 64 sign-ins");
+}
