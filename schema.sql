@@ -150,3 +150,8 @@ CREATE TABLE package_tags (
     version          TEXT    NOT NULL,
     PRIMARY KEY (project_id, format, normalized_name, tag)
 );
+
+-- migrate: 5
+-- Offboarding (issue 18): a blocked user's password, personal access tokens and sessions
+-- stop on the next request; the deploy tokens they created keep working.
+ALTER TABLE users ADD COLUMN blocked_at TEXT;

@@ -16,6 +16,7 @@ mod error;
 mod namespace;
 mod packages;
 mod query;
+mod users;
 
 use actix_web::{web, HttpResponse};
 
@@ -47,6 +48,21 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 web::resource("/audit_events")
                     .route(web::get().to(audit::list))
                     .default_service(not_allowed("GET")),
+            )
+            .service(
+                web::resource("/users/{user_id}/block")
+                    .route(web::post().to(users::block))
+                    .default_service(not_allowed("POST")),
+            )
+            .service(
+                web::resource("/users/{user_id}/unblock")
+                    .route(web::post().to(users::unblock))
+                    .default_service(not_allowed("POST")),
+            )
+            .service(
+                web::resource("/users/{user_id}")
+                    .route(web::delete().to(users::delete))
+                    .default_service(not_allowed("DELETE")),
             )
             .service(
                 web::resource("/openapi.yaml")

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use lru::LruCache;
 
 use crate::domain::deploy_token::SECRET_PREFIX;
+use crate::domain::personal_access_token::PAT_PREFIX;
 use crate::domain::secret::HashedToken;
 
 #[derive(Debug, Clone, Copy)]
@@ -227,7 +228,7 @@ pub fn throttle_keys(peer: Option<IpAddr>, username: Option<&str>) -> Vec<String
     };
     let mut keys = vec![ip];
     if let Some(u) = username {
-        if u.len() > 64 || u.starts_with(SECRET_PREFIX) {
+        if u.len() > 64 || u.starts_with(SECRET_PREFIX) || u.starts_with(PAT_PREFIX) {
             keys.push(format!("user#:{}", HashedToken::of(u).hex_prefix(16)));
         } else {
             keys.push(format!("user:{u}"));

@@ -60,6 +60,14 @@ pub enum UserCommand {
         #[command(flatten)]
         target: TargetArgs,
     },
+    /// Block a user: password, personal access tokens and sessions stop on the next
+    /// request; deploy tokens they created keep working
+    Block { name: String },
+    /// Unblock a user
+    Unblock { name: String },
+    /// Delete a user with their memberships, personal access tokens and sessions; deploy
+    /// tokens they created keep working
+    Delete { name: String },
     /// Personal access tokens
     #[command(subcommand)]
     Token(UserTokenCommand),
@@ -110,6 +118,20 @@ fn read_password() -> Result<SecretString, Error> {
     Ok(SecretString::from(line))
 }
 
+/// `user block` / `user unblock`: saying so when nothing changed is not an error.
+fn block(ctx: &Context, name: &str, blocked: bool) -> Result<(), Error> {
+    let managers = ctx.managers()?;
+    let user = managers.users.find(name)?;
+    let changed = managers.users.set_blocked(Actor::Cli, &user, blocked)?;
+    let state = if blocked { "blocked" } else { "unblocked" };
+    if changed {
+        println!("{} is {state}", user.username);
+    } else {
+        println!("{} was already {state}", user.username);
+    }
+    Ok(())
+}
+
 pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
     match cmd {
         UserCommand::Create {
@@ -147,16 +169,17 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
             if json {
                 let rows: Vec<_> = users
                     .iter()
-                    .map(|u| json!({"id": u.id, "username": u.username, "admin": u.is_admin, "created_at": u.created_at}))
+                    .map(|u| json!({"id": u.id, "username": u.username, "admin": u.is_admin, "blocked": u.is_blocked(), "created_at": u.created_at}))
                     .collect();
                 print_json(&rows)?;
             } else {
                 for u in users {
                     println!(
-                        "{:>5}  {}{}",
+                        "{:>5}  {}{}{}",
                         u.id,
                         u.username,
-                        if u.is_admin { " (admin)" } else { "" }
+                        if u.is_admin { " (admin)" } else { "" },
+                        if u.is_blocked() { " (blocked)" } else { "" }
                     );
                 }
             }
@@ -230,6 +253,17 @@ pub fn run(ctx: &Context, cmd: UserCommand) -> Result<(), Error> {
                     "Copy the token now: it is stored only as a digest and cannot be shown again."
                 );
             }
+        }
+        UserCommand::Block { name } => block(ctx, &name, true)?,
+        UserCommand::Unblock { name } => block(ctx, &name, false)?,
+        UserCommand::Delete { name } => {
+            let managers = ctx.managers()?;
+            let user = managers.users.find(&name)?;
+            managers.users.delete(Actor::Cli, &user)?;
+            println!(
+                "deleted user {}; the deploy tokens they created keep working",
+                user.username
+            );
         }
         UserCommand::Token(UserTokenCommand::Revoke { id }) => {
             ctx.managers()?.users.revoke_pat(Actor::Cli, id)?;

@@ -18,6 +18,9 @@ pub enum AuditAction {
     GroupUpdated,
     ProjectCreated,
     UserCreated,
+    UserBlocked,
+    UserUnblocked,
+    UserDeleted,
     MemberAdded,
     /// An existing member's role changed.
     MemberUpdated,
@@ -33,11 +36,14 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 15] = [
+    pub const ALL: [AuditAction; 18] = [
         AuditAction::GroupCreated,
         AuditAction::GroupUpdated,
         AuditAction::ProjectCreated,
         AuditAction::UserCreated,
+        AuditAction::UserBlocked,
+        AuditAction::UserUnblocked,
+        AuditAction::UserDeleted,
         AuditAction::MemberAdded,
         AuditAction::MemberUpdated,
         AuditAction::MemberRemoved,
@@ -57,6 +63,9 @@ impl AuditAction {
             AuditAction::GroupUpdated => "group_updated",
             AuditAction::ProjectCreated => "project_created",
             AuditAction::UserCreated => "user_created",
+            AuditAction::UserBlocked => "user_blocked",
+            AuditAction::UserUnblocked => "user_unblocked",
+            AuditAction::UserDeleted => "user_deleted",
             AuditAction::MemberAdded => "member_added",
             AuditAction::MemberUpdated => "member_updated",
             AuditAction::MemberRemoved => "member_removed",

@@ -140,6 +140,8 @@ pub enum AuthnError {
     PatInactive(i64),
     #[error("unknown user or wrong password")]
     BadPassword,
+    #[error("user {0} is blocked")]
+    Blocked(i64),
     /// A kind of secret this surface does not take (a deploy token at the management API,
     /// a token in the sign-in form's password field).
     #[error("{} are not accepted here", .0.plural())]
@@ -228,6 +230,9 @@ fn personal_access_token(
     let user = users
         .find_user(pat.user_id)?
         .ok_or(AuthnError::UnknownSecret)?;
+    if user.is_blocked() {
+        return Err(AuthnError::Blocked(user.id));
+    }
     Ok(UserPrincipal {
         memberships: users.memberships_of(user.id)?,
         user,
@@ -266,6 +271,9 @@ pub fn reload_user(
         }
     };
     let user = users.find_user(user_id)?.ok_or(AuthnError::UnknownSecret)?;
+    if user.is_blocked() {
+        return Err(AuthnError::Blocked(user.id));
+    }
     Ok(UserPrincipal {
         memberships: users.memberships_of(user.id)?,
         user,
@@ -298,6 +306,11 @@ fn password(
     };
     if !verify_password(&hash, attempt) {
         return Err(AuthnError::BadPassword);
+    }
+    // Checked after the password, so a blocked account does not tell itself apart from a
+    // wrong password by timing.
+    if user.is_blocked() {
+        return Err(AuthnError::Blocked(user.id));
     }
     Ok(UserPrincipal {
         memberships: users.memberships_of(user.id)?,
@@ -341,6 +354,7 @@ mod tests {
             username: "alice".into(),
             is_admin: false,
             created_at: Utc::now(),
+            blocked_at: None,
         }
     }
 

@@ -30,8 +30,10 @@ pub enum TokenError {
     BadName,
     #[error("username {0:?} must match ^[A-Za-z0-9][A-Za-z0-9._+-]{{0,254}}$")]
     BadUsername(String),
-    #[error("username {0:?} is reserved: wvs+deploy-token-* names belong to default usernames")]
+    #[error("username {0:?} is reserved: wvs+deploy-token-* names belong to default usernames, wvsdt-* and wvspat-* to secrets")]
     ReservedUsername(String),
+    #[error("username {0:?} is a user's: a token must not speak as a person")]
+    UserName(String),
     #[error("expires_at {0:?} is not a date of the form YYYY-MM-DD")]
     BadDate(String),
     #[error("expires_at {0} is not in the future")]
@@ -122,8 +124,13 @@ pub fn validate_username(username: &str) -> Result<(), TokenError> {
         return Err(TokenError::BadUsername(username.to_string()));
     }
     // Another token's default name would make this token look like that one in JWT `sub`
-    // and in registry logs.
-    if username.starts_with(DEFAULT_USERNAME_PREFIX) {
+    // and in registry logs; a secret-looking one would be redacted from every log line.
+    let reserved = [
+        DEFAULT_USERNAME_PREFIX,
+        SECRET_PREFIX,
+        super::personal_access_token::PAT_PREFIX,
+    ];
+    if reserved.iter().any(|p| username.starts_with(p)) {
         return Err(TokenError::ReservedUsername(username.to_string()));
     }
     Ok(())
@@ -323,6 +330,8 @@ mod tests {
             "a@b",
             &"a".repeat(256),
             "wvs+deploy-token-1",
+            "wvsdt-abc",
+            "wvspat-abc",
         ] {
             assert!(validate_username(bad).is_err(), "{bad}");
         }

@@ -57,6 +57,7 @@ pub(crate) mod fixtures {
                 username: "alice".into(),
                 is_admin: false,
                 created_at: Utc::now(),
+                blocked_at: None,
             },
             memberships: memberships
                 .iter()

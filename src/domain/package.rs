@@ -202,6 +202,7 @@ pub fn validate_npm_name(name: &str) -> Result<(), PackageInputError> {
             && p != ".."
     };
     let ok = name.len() <= 214
+        && !name.contains("..")
         && match name.strip_prefix('@') {
             Some(scoped) => scoped
                 .split_once('/')

@@ -109,11 +109,15 @@ fn is_word(s: &str) -> bool {
 }
 
 /// Names are repository paths, possibly with `host:port/`; no whitespace or controls.
+/// A resource name: distribution's alphabet, and path segments that are neither empty nor
+/// `.` nor `..` — `acme/app/../../oss/lib` must not reach a grant as if it were a path.
 fn valid_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes().all(|c| {
             c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.' | b'_' | b'-' | b':' | b'@')
         })
+        && s.split('/')
+            .all(|segment| !segment.is_empty() && segment != "." && segment != "..")
 }
 
 fn valid_action(s: &str) -> bool {
@@ -123,6 +127,22 @@ fn valid_action(s: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dot_segments_and_empty_segments_are_malformed() {
+        for bad in [
+            "repository:acme/app/../../oss/lib:push",
+            "repository:./acme:pull",
+            "repository:acme//app:pull",
+            "repository:acme/app/:pull",
+            "repository:/acme:pull",
+            "repository:acme/..:pull",
+        ] {
+            assert!(ResourceScope::parse(bad).is_err(), "{bad}");
+        }
+        assert!(ResourceScope::parse("repository:host:5000/acme/app.v2:pull").is_ok());
+        assert!(ResourceScope::parse("repository:acme/app..x:pull").is_ok());
+    }
 
     #[test]
     fn parses_plain_and_host_port_and_class() {
@@ -204,7 +224,8 @@ mod tests {
                 ty in "[a-z]{1,12}",
                 class in proptest::option::of("[a-z]{1,8}"),
                 host in proptest::option::of("[a-z]{1,8}:[0-9]{1,5}"),
-                name in "[a-z0-9]{1,10}(/[a-z0-9._-]{1,10}){0,4}",
+                // Segments start with a letter or digit: `.` and `..` are not names.
+                name in "[a-z0-9]{1,10}(/[a-z0-9][a-z0-9._-]{0,9}){0,4}",
                 actions in proptest::collection::vec("[a-z]{1,8}|\\*", 1..4),
             ) {
                 let name = match host { Some(h) => format!("{h}/{name}"), None => name };

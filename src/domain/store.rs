@@ -224,6 +224,20 @@ pub trait UserStore: Send + Sync {
         event: &NewAuditEvent,
     ) -> Result<User, StoreError>;
 
+    /// Blocks (`true`) or unblocks the user with `event`; `false` (and no event) when it
+    /// already was so or does not exist.
+    fn set_user_blocked(
+        &self,
+        user_id: i64,
+        blocked: bool,
+        at: DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the user, their memberships, personal access tokens and sessions, with
+    /// `event`. Deploy tokens they created stay (tokens outlive their creator).
+    fn delete_user(&self, user_id: i64, event: &NewAuditEvent) -> Result<bool, StoreError>;
+
     /// Adds the membership, or changes its role when the user is already a member there.
     /// Returns the previous role, if any. `event` is built from that previous role, in the
     /// same transaction.

@@ -38,6 +38,14 @@ pub struct User {
     pub username: String,
     pub is_admin: bool,
     pub created_at: DateTime<Utc>,
+    /// Set when an admin blocked the account: it signs in nowhere until unblocked.
+    pub blocked_at: Option<DateTime<Utc>>,
+}
+
+impl User {
+    pub fn is_blocked(&self) -> bool {
+        self.blocked_at.is_some()
+    }
 }
 
 /// Where a membership applies.
@@ -170,6 +178,7 @@ mod tests {
                 username: "alice".into(),
                 is_admin: admin,
                 created_at: Utc::now(),
+                blocked_at: None,
             },
             memberships,
             credential: UserCredential::Password,

@@ -11,7 +11,7 @@ use super::{Actor, FieldError, ManageError, Missing};
 use crate::domain::audit::{AuditAction, NewAuditEvent};
 use crate::domain::deploy_token::{
     generate_secret, parse_expiry, parse_scopes, validate_name, validate_username, DeployToken,
-    TokenOwner, CI_TOKEN_NAME,
+    TokenError, TokenOwner, CI_TOKEN_NAME,
 };
 use crate::domain::management::{may, may_see, TokenAction};
 use crate::domain::namespace::{Group, Project, Visibility};
@@ -247,6 +247,10 @@ impl DeployTokenManager {
         if let Some(u) = &username {
             if let Err(e) = validate_username(u) {
                 invalid("username", e.to_string());
+            } else if self.store.find_user_by_username(u)?.is_some() {
+                // Its JWTs would say `sub: "root"`: registries and logs would take the
+                // token for the person.
+                invalid("username", TokenError::UserName(u.clone()).to_string());
             }
         }
         if !errors.is_empty() {

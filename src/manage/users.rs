@@ -70,6 +70,51 @@ impl UserManager {
             .create_user(username, hash.as_deref(), is_admin, &event)?)
     }
 
+    /// Blocks or unblocks an account: its password, PATs and sessions stop (or work again)
+    /// on the next request; the deploy tokens it created are untouched. `false` when it
+    /// already was so.
+    pub fn set_blocked(
+        &self,
+        actor: Actor<'_>,
+        user: &User,
+        blocked: bool,
+    ) -> Result<bool, ManageError> {
+        actor.require(may_manage_users)?;
+        let action = if blocked {
+            AuditAction::UserBlocked
+        } else {
+            AuditAction::UserUnblocked
+        };
+        let event = NewAuditEvent::by(&actor.audit(), action, user.username.clone());
+        Ok(self
+            .store
+            .set_user_blocked(user.id, blocked, Utc::now(), &event)?)
+    }
+
+    /// Deletes an account with its memberships, PATs and sessions; the deploy tokens it
+    /// created keep working.
+    pub fn delete(&self, actor: Actor<'_>, user: &User) -> Result<(), ManageError> {
+        actor.require(may_manage_users)?;
+        let event = NewAuditEvent::by(
+            &actor.audit(),
+            AuditAction::UserDeleted,
+            user.username.clone(),
+        )
+        .with_detail(format!("user={}", user.id));
+        if self.store.delete_user(user.id, &event)? {
+            Ok(())
+        } else {
+            Err(Missing::User(user.username.clone()).into())
+        }
+    }
+
+    /// The user with this id.
+    pub fn by_id(&self, id: i64) -> Result<User, ManageError> {
+        self.store
+            .find_user(id)?
+            .ok_or_else(|| Missing::User(id.to_string()).into())
+    }
+
     pub fn list(&self, actor: Actor<'_>) -> Result<Vec<User>, ManageError> {
         actor.require(may_manage_users)?;
         Ok(self.store.list_users()?)

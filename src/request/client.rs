@@ -11,6 +11,7 @@ use actix_web::HttpRequest;
 use ipnet::IpNet;
 
 use crate::domain::deploy_token::SECRET_PREFIX;
+use crate::domain::personal_access_token::PAT_PREFIX;
 
 pub fn client_ip(req: &HttpRequest, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = req.peer_addr().map(|a| a.ip())?;
@@ -37,10 +38,13 @@ fn is_trusted(ip: IpAddr, trusted: &[IpNet]) -> bool {
     trusted.iter().any(|net| net.contains(&ip))
 }
 
-/// A secret pasted as the username (`docker login -u wvsdt-…`) must not reach the log, and
-/// a huge one must not flood it.
+/// A secret pasted as the username (`docker login -u wvsdt-…`, a PAT alike) must not reach
+/// the log or the audit log, and a huge one must not flood them.
 pub fn loggable_username(username: &str) -> String {
-    if username.starts_with(SECRET_PREFIX) {
+    if [SECRET_PREFIX, PAT_PREFIX]
+        .iter()
+        .any(|p| username.starts_with(p))
+    {
         "<redacted: looks like a secret>".to_string()
     } else {
         username.chars().take(255).collect()
@@ -85,6 +89,7 @@ mod tests {
     #[test]
     fn secret_like_usernames_are_redacted() {
         assert!(loggable_username("wvsdt-abc").contains("redacted"));
+        assert!(loggable_username("wvspat-abc").contains("redacted"));
         assert_eq!(loggable_username("ci-bot"), "ci-bot");
         assert_eq!(loggable_username(&"a".repeat(1000)).len(), 255);
     }

@@ -59,11 +59,13 @@ fn load(state: &AppState, digest: SessionDigest) -> Result<Option<SignedIn>, Web
     else {
         return Ok(None);
     };
-    // A user deleted since sign-in has no session any more (the row cascades away too).
+    // A user deleted since sign-in has no session any more (the row cascades away too);
+    // a blocked one is signed out.
     let Some(user) = state
         .store
         .find_user(stored.user_id)
         .map_err(|e| store(&e))?
+        .filter(|u| !u.is_blocked())
     else {
         return Ok(None);
     };

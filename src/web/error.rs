@@ -101,7 +101,14 @@ pub fn redirect(location: &str) -> HttpResponse {
 /// used to send people to another site.
 pub fn local_return_to(raw: Option<&str>) -> String {
     match raw {
-        Some(p) if p.starts_with("/-/") && !p.contains("//") && !p.contains('\\') => p.to_string(),
+        Some(p)
+            if p.starts_with("/-/")
+                && !p.contains("//")
+                && !p.contains('\\')
+                && !p.chars().any(char::is_control) =>
+        {
+            p.to_string()
+        }
         _ => "/-/".to_string(),
     }
 }
@@ -155,6 +162,8 @@ mod tests {
             "/-//evil",
             "/acme/app.git",
             "/-/\\evil",
+            "/-/a\r\nSet-Cookie: x=y",
+            "/-/a\0b",
         ] {
             assert_eq!(local_return_to(Some(bad)), "/-/", "{bad}");
         }

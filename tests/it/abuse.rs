@@ -255,3 +255,215 @@ fn parallel_password_guesses_are_bounded() {
     let rss = peak_rss_kb(&good);
     assert!(rss < 300 * 1024, "peak RSS {rss} kB after 64 sign-ins");
 }
+
+/// Issue 18, point 7: a PAT typed as the username is redacted in the log and the audit log;
+/// a deploy token may not take a user's name or a secret-looking one; scopes with dot or
+/// empty segments are refused; a `return_to` with CR/LF or NUL is refused cleanly.
+#[test]
+fn the_smaller_holes_are_closed() {
+    use common::web::{csrf_field, pair, set_cookies, user};
+    let env = env_with_projects();
+    user(&env, "root", "correct horse battery staple", &[]);
+    let server = env.serve(&[]);
+
+    let pat_like = "wvspat-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    assert_eq!(token_request(&server.url, &basic(pat_like, "x"), None), 401);
+    let audit = env.cli_ok(&["audit", "--json"]);
+    assert!(
+        !audit.contains(pat_like),
+        "a PAT-looking username was audited: {audit}"
+    );
+    let log = std::fs::read_to_string(env.path(&format!("serve-{}.log", server.port)))
+        .expect("server log");
+    assert!(!log.contains(pat_like), "a PAT-looking username was logged");
+
+    for name in ["root", "ROOT", "wvspat-x", "wvsdt-y"] {
+        let out = env.cli(&[
+            "token",
+            "create",
+            "--project",
+            "acme/app",
+            "--name",
+            "n",
+            "--scopes",
+            "read_registry",
+            "--username",
+            name,
+        ]);
+        assert!(!out.status.success(), "--username {name} was accepted");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{out:?}"
+        );
+    }
+
+    let t = env.token(
+        &["--project", "acme/app"],
+        "read_registry,write_registry",
+        &[],
+    );
+    for scope in [
+        "repository:acme/app/../../oss/lib:push",
+        "repository:acme//app:pull",
+        "repository:./acme/app:pull",
+    ] {
+        let url = format!(
+            "{}/jwt/auth?service=container_registry&scope={}",
+            server.url,
+            scope.replace('/', "%2F")
+        );
+        let a = answer(agent().get(&url).set("Authorization", &creds(&t)).call());
+        assert_eq!(a.status, 400, "{scope}: {a:?}");
+    }
+
+    let (page, cookies) = set_cookies(agent().get(&format!("{}/-/sign_in", server.url)).call());
+    let csrf = csrf_field(&page.body);
+    let cookie = common::web::cookie(&cookies, "wvs_sign_in_csrf")
+        .map(|c| pair(c))
+        .expect("csrf cookie");
+    for evil in ["%2F-%2Fa%0D%0ASet-Cookie%3A+x%3Dy", "%2F-%2Fa%00b"] {
+        let a = answer(
+            ureq::AgentBuilder::new()
+                .redirects(0)
+                .build()
+                .post(&format!("{}/-/sign_in", server.url))
+                .set("Cookie", &cookie)
+                .set("Content-Type", "application/x-www-form-urlencoded")
+                .send_string(&format!(
+                    "csrf_token={csrf}&username=root&password=correct+horse+battery+staple&return_to={evil}"
+                )),
+        );
+        assert_eq!(a.status, 303, "{a:?}");
+        assert_eq!(a.header("location"), Some("/-/"), "{a:?}");
+    }
+}
+
+/// Issue 18, point 11: offboarding. A blocked user's password, PAT and browser session stop
+/// on the next request on every surface and work again once unblocked; a deleted user's are
+/// gone; the deploy token they created keeps working throughout; all of it is audited.
+#[test]
+fn blocked_and_deleted_users_lose_access_their_tokens_do_not() {
+    use common::web::{csrf_field, pair, set_cookies, user};
+    let env = env_with_projects();
+    const PASSWORD: &str = "correct horse battery staple";
+    user(
+        &env,
+        "leaver",
+        PASSWORD,
+        &[("--project", "acme/app", "maintainer")],
+    );
+    env.cli_ok(&["user", "create", "boss", "--admin"]);
+    let pat = env.pat("leaver", "api,read_registry");
+    let admin = env.pat("boss", "api");
+    let server = env.serve(&[]);
+    let api = |method: &str, path: &str, secret: &str| {
+        answer(
+            agent()
+                .request(method, &format!("{}/api/v4{path}", server.url))
+                .set("PRIVATE-TOKEN", secret)
+                .call(),
+        )
+    };
+    // The deploy token the leaver makes, through the API.
+    let made = answer(
+        agent()
+            .post(&format!(
+                "{}/api/v4/projects/acme%2Fapp/deploy_tokens",
+                server.url
+            ))
+            .set("PRIVATE-TOKEN", &pat.secret)
+            .send_json(serde_json::json!({"name": "ci", "scopes": ["read_registry"]})),
+    );
+    assert_eq!(made.status, 201, "{made:?}");
+    let deploy = made.json();
+    let deploy_auth = basic(
+        deploy["username"].as_str().expect("username"),
+        deploy["token"].as_str().expect("token"),
+    );
+    let pat_auth = basic("leaver", &pat.secret);
+    let password_auth = basic("leaver", PASSWORD);
+    let (page, cookies) = set_cookies(agent().get(&format!("{}/-/sign_in", server.url)).call());
+    let csrf = csrf_field(&page.body);
+    let csrf_cookie = common::web::cookie(&cookies, "wvs_sign_in_csrf")
+        .map(|c| pair(c))
+        .expect("csrf cookie");
+    let (_, signed) = set_cookies(
+        ureq::AgentBuilder::new()
+            .redirects(0)
+            .build()
+            .post(&format!("{}/-/sign_in", server.url))
+            .set("Cookie", &csrf_cookie)
+            .set("Content-Type", "application/x-www-form-urlencoded")
+            .send_string(&format!(
+                "csrf_token={csrf}&username=leaver&password=correct+horse+battery+staple&return_to=%2F-%2F"
+            )),
+    );
+    let session = common::web::cookie(&signed, "wvs_session")
+        .map(|c| pair(c))
+        .expect("signed in");
+    let page = || {
+        answer(
+            ureq::AgentBuilder::new()
+                .redirects(0)
+                .build()
+                .get(&format!("{}/-/", server.url))
+                .set("Cookie", &session)
+                .call(),
+        )
+        .status
+    };
+    let everything = || {
+        (
+            token_request(&server.url, &pat_auth, None),
+            token_request(&server.url, &password_auth, None),
+            api("GET", "/projects/acme%2Fapp/deploy_tokens", &pat.secret).status,
+            page(),
+            token_request(&server.url, &deploy_auth, None),
+        )
+    };
+    assert_eq!(everything(), (200, 200, 200, 200, 200));
+
+    env.cli_ok(&["user", "block", "leaver"]);
+    assert_eq!(everything(), (401, 401, 401, 303, 200), "blocked");
+    let users: serde_json::Value =
+        serde_json::from_str(&env.cli_ok(&["user", "list", "--json"])).expect("json");
+    let leaver_id = users
+        .as_array()
+        .and_then(|u| u.iter().find(|u| u["username"] == "leaver"))
+        .and_then(|u| u["id"].as_i64())
+        .expect("leaver listed");
+    assert_eq!(
+        api(
+            "POST",
+            &format!("/users/{leaver_id}/unblock"),
+            &admin.secret
+        )
+        .status,
+        201
+    );
+    let (pat_now, password_now, api_now, _, deploy_now) = everything();
+    assert_eq!(
+        (pat_now, password_now, api_now, deploy_now),
+        (200, 200, 200, 200)
+    );
+    // Only admins offboard.
+    assert_eq!(
+        api("DELETE", &format!("/users/{leaver_id}"), &pat.secret).status,
+        403
+    );
+    assert_eq!(
+        api("DELETE", &format!("/users/{leaver_id}"), &admin.secret).status,
+        204
+    );
+    let (pat_now, password_now, api_now, page_now, deploy_now) = everything();
+    assert_eq!(
+        (pat_now, password_now, api_now, page_now, deploy_now),
+        (401, 401, 401, 303, 200),
+        "deleted"
+    );
+    let audit = env.cli_ok(&["audit"]);
+    for action in ["user_blocked", "user_unblocked", "user_deleted"] {
+        assert!(audit.contains(action), "{action} missing: {audit}");
+    }
+}

@@ -12,14 +12,23 @@ use crate::domain::secret::HashedToken;
 use crate::domain::store::{MemberOf, NewPat, StoreError, StoredUser, UserDirectory, UserStore};
 use crate::domain::user::{Membership, MembershipTarget, User};
 
-const COLUMNS: &str = "id, username, is_admin, created_at, password_hash";
+const COLUMNS: &str = "id, username, is_admin, created_at, password_hash, blocked_at";
 
-fn from_row(r: &Row<'_>) -> rusqlite::Result<(i64, String, bool, String, Option<String>)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+type RawUser = (i64, String, bool, String, Option<String>, Option<String>);
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<RawUser> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        r.get(3)?,
+        r.get(4)?,
+        r.get(5)?,
+    ))
 }
 
 fn build(
-    (id, username, is_admin, created_at, hash): (i64, String, bool, String, Option<String>),
+    (id, username, is_admin, created_at, hash, blocked_at): RawUser,
 ) -> Result<StoredUser, DbError> {
     Ok(StoredUser {
         user: User {
@@ -27,6 +36,7 @@ fn build(
             username,
             is_admin,
             created_at: parse_time(&created_at)?,
+            blocked_at: blocked_at.as_deref().map(parse_time).transpose()?,
         },
         password_hash: hash,
     })
@@ -62,6 +72,7 @@ impl SqliteStore {
             username: username.to_string(),
             is_admin,
             created_at: now,
+            blocked_at: None,
         })
     }
 
@@ -259,6 +270,50 @@ impl UserStore for SqliteStore {
         event: &dyn Fn(Option<Role>) -> NewAuditEvent,
     ) -> Result<Option<Role>, StoreError> {
         Ok(self.upsert_membership(user_id, of, role, event)?)
+    }
+
+    fn set_user_blocked(
+        &self,
+        user_id: i64,
+        blocked: bool,
+        at: chrono::DateTime<Utc>,
+        event: &NewAuditEvent,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let changed = if blocked {
+            tx.execute(
+                "UPDATE users SET blocked_at = ?1 WHERE id = ?2 AND blocked_at IS NULL",
+                params![fmt_time(at), user_id],
+            )?
+        } else {
+            tx.execute(
+                "UPDATE users SET blocked_at = NULL WHERE id = ?1 AND blocked_at IS NOT NULL",
+                [user_id],
+            )?
+        };
+        if changed == 1 {
+            if blocked {
+                // Signed-in browsers are signed out at once.
+                tx.execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])?;
+            }
+            audit::insert(&tx, event, at)?;
+            tx.commit()?;
+        }
+        Ok(changed == 1)
+    }
+
+    fn delete_user(&self, user_id: i64, event: &NewAuditEvent) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        // Memberships, PATs and sessions go with the row (ON DELETE CASCADE); deploy
+        // tokens keep their `created_by`, which has no foreign key on purpose.
+        let changed = tx.execute("DELETE FROM users WHERE id = ?1", [user_id])?;
+        if changed == 1 {
+            audit::insert(&tx, event, Utc::now())?;
+            tx.commit()?;
+        }
+        Ok(changed == 1)
     }
 
     fn remove_membership(
