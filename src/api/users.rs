@@ -19,6 +19,21 @@ fn user_id(req: &HttpRequest) -> Result<i64, GitlabError> {
         .ok_or_else(|| GitlabError::NotFound("User Not Found".into()))
 }
 
+/// The user `:id` names, for an administrator only.
+fn target(
+    s: &AppState,
+    admin: &crate::domain::user::UserPrincipal,
+    id: i64,
+) -> Result<crate::domain::user::User, GitlabError> {
+    if !admin.user.is_admin {
+        return Err(GitlabError::Forbidden);
+    }
+    s.manage
+        .users
+        .by_id(id)
+        .map_err(|_| GitlabError::NotFound("User Not Found".into()))
+}
+
 async fn set_blocked(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -27,14 +42,7 @@ async fn set_blocked(
     let admin = authenticate(&req, &state).await?;
     let id = user_id(&req)?;
     on_pool(&state, move |s| {
-        if !admin.user.is_admin {
-            return Err(GitlabError::Forbidden);
-        }
-        let user = s
-            .manage
-            .users
-            .by_id(id)
-            .map_err(|_| GitlabError::NotFound("User Not Found".into()))?;
+        let user = target(s, &admin, id)?;
         s.manage
             .users
             .set_blocked(Actor::User(&admin), &user, blocked)
@@ -68,14 +76,7 @@ pub async fn delete(
     let admin = authenticate(&req, &state).await?;
     let id = user_id(&req)?;
     on_pool(&state, move |s| {
-        if !admin.user.is_admin {
-            return Err(GitlabError::Forbidden);
-        }
-        let user = s
-            .manage
-            .users
-            .by_id(id)
-            .map_err(|_| GitlabError::NotFound("User Not Found".into()))?;
+        let user = target(s, &admin, id)?;
         s.manage
             .users
             .delete(Actor::User(&admin), &user)
