@@ -4,6 +4,7 @@ use clap::Subcommand;
 
 use super::Error;
 use super::{print_json, Context};
+use crate::config::{ServeConfig, ServeSettings};
 use crate::keys::SigningAlg;
 
 #[derive(Subcommand)]
@@ -31,10 +32,14 @@ pub enum KeysCommand {
         #[arg(allow_hyphen_values = true)]
         kid: String,
     },
-    /// Withdraw a key from the bundle and JWKS
+    /// Withdraw a key from the bundle and JWKS; refused while tokens it signed can still be
+    /// valid (the token TTL plus 60 s since it stopped signing)
     Retire {
         #[arg(allow_hyphen_values = true)]
         kid: String,
+        /// Retire it anyway: registries reject the tokens it signed from their next reload
+        #[arg(long)]
+        force: bool,
     },
     /// List keys and their states
     List {
@@ -72,8 +77,13 @@ pub fn run(ctx: &Context, cmd: KeysCommand) -> Result<(), Error> {
             keys.activate(&kid)?;
             println!("key {kid} is active; running servers sign with it within a second");
         }
-        KeysCommand::Retire { kid } => {
-            keys.retire(&kid)?;
+        KeysCommand::Retire { kid, force } => {
+            // Tokens live `token_ttl` (as `serve` is configured here), LFS links 300 s,
+            // and registries allow 60 s of clock skew on top.
+            let ttl = ServeConfig::resolve(ctx.file.overlay(&ServeSettings::default())?)?
+                .token_ttl
+                .max(crate::realms::git::link::LINK_TTL_SECS);
+            keys.retire(&kid, chrono::Duration::seconds(ttl + 60), force)?;
             println!("key {kid} retired");
         }
         KeysCommand::List { json } => {

@@ -70,6 +70,9 @@ pub async fn run(
     // it waits for the ACK the client delays by 40 ms, once per git round trip. Every
     // answer here is a complete message, so nothing is gained by coalescing.
     .tcp_nodelay(true)
+    // SIGTERM (and SIGINT) stop accepting at once and give requests in flight — a clone, an
+    // LFS or package download streaming — this long to finish before the workers stop.
+    .shutdown_timeout(30)
     .listen(listener)?
     .run()
     .await

@@ -88,6 +88,8 @@ pub enum KeyError {
     WorldReadable(String, u32),
     #[error("key generation or parsing failed: {0}")]
     Crypto(String),
+    #[error("key {0} signed tokens that may be valid for {1} more seconds: retire it after that, or with --force (registries then reject those tokens)")]
+    StillValid(String, i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +119,10 @@ pub struct KeyMeta {
     pub alg: String,
     pub state: KeyState,
     pub created_at: DateTime<Utc>,
+    /// When the key stopped signing (another was activated): tokens it signed stay valid
+    /// for their lifetime after that, so it may not be retired before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deactivated_at: Option<DateTime<Utc>>,
 }
 
 impl KeyMeta {
@@ -255,16 +261,30 @@ impl KeyStore {
                     "rotate a new key instead",
                 ));
             }
+            if find(keys, kid)?.state == KeyState::Active {
+                return Ok(());
+            }
+            let now = Utc::now();
             for k in keys.iter_mut().filter(|k| k.state == KeyState::Active) {
                 k.state = KeyState::Published;
+                k.deactivated_at = Some(now);
             }
-            find(keys, kid)?.state = KeyState::Active;
+            let key = find(keys, kid)?;
+            key.state = KeyState::Active;
+            key.deactivated_at = None;
             Ok(())
         })
     }
 
-    /// Withdraws a key from the bundle and JWKS. The active key cannot be retired.
-    pub fn retire(&self, kid: &str) -> Result<(), KeyError> {
+    /// Withdraws a key from the bundle and JWKS. The active key cannot be retired, nor —
+    /// unless `force` — one that stopped signing less than `valid_for` ago: registries would
+    /// reject the tokens it signed that are still within their lifetime (SPEC §4).
+    pub fn retire(
+        &self,
+        kid: &str,
+        valid_for: chrono::Duration,
+        force: bool,
+    ) -> Result<(), KeyError> {
         self.update(|_, keys| {
             let key = find(keys, kid)?;
             if key.state == KeyState::Active {
@@ -273,6 +293,12 @@ impl KeyStore {
                     KeyState::Active,
                     "activate another key first",
                 ));
+            }
+            if let Some(stopped) = key.deactivated_at {
+                let left = (stopped + valid_for - Utc::now()).num_seconds();
+                if left > 0 && !force {
+                    return Err(KeyError::StillValid(kid.into(), left));
+                }
             }
             key.state = KeyState::Retired;
             Ok(())
@@ -297,6 +323,7 @@ impl KeyStore {
             alg: material.alg.name().into(),
             state,
             created_at: Utc::now(),
+            deactivated_at: None,
         })
     }
 
@@ -399,11 +426,20 @@ mod tests {
 
         store.activate(&second.kid).expect("activate");
         assert_eq!(store.signer().expect("signer").kid(), second.kid);
+        let none_outstanding = chrono::Duration::zero();
         assert!(
-            store.retire(&second.kid).is_err(),
-            "active key cannot retire"
+            store.retire(&second.kid, none_outstanding, true).is_err(),
+            "active key cannot retire, not even by force"
         );
-        store.retire(&first.kid).expect("retire");
+        // The first key just stopped signing: its tokens may still be valid.
+        let ttl = chrono::Duration::seconds(360);
+        assert!(matches!(
+            store.retire(&first.kid, ttl, false),
+            Err(KeyError::StillValid(_, left)) if left > 350
+        ));
+        store
+            .retire(&first.kid, none_outstanding, false)
+            .expect("retire");
         assert_eq!(
             store
                 .bundle()
@@ -477,8 +513,12 @@ mod tests {
         );
         let back = store.rotate(SigningAlg::Rs256).expect("rotate back");
         store.activate(&back.kid).expect("activate");
-        store.retire(&ec.kid).expect("retire");
-        store.retire(&rsa.kid).expect("retire");
+        store
+            .retire(&ec.kid, chrono::Duration::zero(), false)
+            .expect("retire");
+        store
+            .retire(&rsa.kid, chrono::Duration::zero(), false)
+            .expect("retire");
         let jwks = store.jwks().expect("jwks");
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
         assert_eq!(store.signer().expect("signer").alg(), SigningAlg::Rs256);

@@ -467,3 +467,83 @@ fn blocked_and_deleted_users_lose_access_their_tokens_do_not() {
         assert!(audit.contains(action), "{action} missing: {audit}");
     }
 }
+
+/// Issue 18, point 12: SIGTERM lets an in-flight download finish, then the server exits 0;
+/// new connections are refused once it stops listening.
+#[test]
+fn sigterm_lets_a_streaming_download_finish_and_exits_zero() {
+    use std::io::{Read, Write};
+    let env = env_with_projects();
+    let rw = env.token(
+        &["--project", "acme/app"],
+        "read_package_registry,write_package_registry",
+        &[],
+    );
+    let mut server = env.serve(&[]);
+    let path = "/api/v4/projects/acme%2Fapp/packages/generic/big/1.0.0/big.bin";
+    let body: Vec<u8> = (0..32u32 << 20).map(|i| (i % 251) as u8).collect();
+    let up = answer(
+        agent()
+            .put(&format!("{}{path}", server.url))
+            .set("Deploy-Token", &rw.secret)
+            .send_bytes(&body),
+    );
+    assert_eq!(up.status, 201, "{up:?}");
+
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nDeploy-Token: {}\r\nConnection: close\r\n\r\n",
+        rw.secret
+    )
+    .expect("request");
+    let mut received = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    // Read a little, then ask the server to stop while most of the body is still to come.
+    while received.len() < 1 << 20 {
+        let n = stream.read(&mut chunk).expect("read");
+        assert!(n > 0, "closed early");
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let pid = server.child.id().to_string();
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    loop {
+        std::thread::sleep(Duration::from_millis(2));
+        let n = stream.read(&mut chunk).expect("read after SIGTERM");
+        if n == 0 {
+            break;
+        }
+        received.extend_from_slice(&chunk[..n]);
+    }
+    let split = received
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head")
+        + 4;
+    assert!(
+        received.starts_with(b"HTTP/1.1 200"),
+        "{:?}",
+        &received[..40]
+    );
+    assert_eq!(
+        received.len() - split,
+        body.len(),
+        "the download was cut short"
+    );
+    assert!(received[split..] == body[..], "the download differs");
+    let mut status = None;
+    for _ in 0..400 {
+        if let Some(s) = server.child.try_wait().expect("wait") {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = status.expect("the server did not exit after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
+}

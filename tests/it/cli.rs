@@ -857,11 +857,17 @@ fn keys_init_rotate_activate_retire() {
         );
     }
 
-    // The active key cannot be retired; the old one can, and leaves bundle and JWKS.
+    // The active key cannot be retired. The old one signed tokens that may still be valid
+    // (SPEC §4): refused with the time left, unless forced; then it leaves bundle and JWKS.
     refused_one_line(&env, &["keys", "retire", &new]);
     refused_one_line(&env, &["keys", "retire", "no-such-kid"]);
     refused_one_line(&env, &["keys", "activate", "no-such-kid"]);
-    env.cli_ok(&["keys", "retire", &old]);
+    let err = refused_one_line(&env, &["keys", "retire", &old]);
+    assert!(
+        err.contains("more seconds") && err.contains("--force"),
+        "{err}"
+    );
+    env.cli_ok(&["keys", "retire", &old, "--force"]);
     let list = cli_json(&env, &["keys", "list", "--json"]);
     assert_eq!(state(&list, &old), "retired");
     assert_eq!(state(&list, &new), "active");
@@ -908,7 +914,7 @@ fn keys_alg_es256_init_rotate_activate() {
     assert_eq!(rsa["state"], "published");
     let rsa = rsa["kid"].as_str().expect("kid").to_string();
     env.cli_ok(&["keys", "activate", &rsa]);
-    env.cli_ok(&["keys", "retire", &ec]);
+    env.cli_ok(&["keys", "retire", &ec, "--force"]);
     let jwks = cli_json(&env, &["keys", "jwks"]);
     assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1), "{jwks}");
     assert_eq!(jwks["keys"][0]["kty"], "RSA", "{jwks}");
