@@ -547,3 +547,62 @@ fn sigterm_lets_a_streaming_download_finish_and_exits_zero() {
     assert!(status.success(), "exit status {status:?}");
     assert!(std::net::TcpStream::connect(("127.0.0.1", server.port)).is_err());
 }
+
+/// Issue 18, point 5: one object listed 730 times is answered (and signed) once; an
+/// anonymous batch may ask for at most 100 distinct objects, an authenticated one more.
+#[test]
+fn lfs_batches_cannot_amplify_signing() {
+    use sha2::{Digest, Sha256};
+    let env = env_with_projects();
+    common::web::user(
+        &env,
+        "dev",
+        "correct horse battery staple",
+        &[("--project", "acme/pub", "developer")],
+    );
+    let server = env.serve(&[]);
+    let dev = basic("dev", "correct horse battery staple");
+    let content = b"an lfs object".to_vec();
+    let oid: String = Sha256::digest(&content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let put = answer(
+        agent()
+            .put(&format!(
+                "{}/acme/pub.git/info/lfs/objects/{oid}",
+                server.url
+            ))
+            .set("Authorization", &dev)
+            .send_bytes(&content),
+    );
+    assert_eq!(put.status, 200, "{put:?}");
+    let batch = |objects: Vec<serde_json::Value>, auth: Option<&str>| {
+        let mut req = agent()
+            .post(&format!(
+                "{}/acme/pub.git/info/lfs/objects/batch",
+                server.url
+            ))
+            .set("Accept", "application/vnd.git-lfs+json")
+            .set("Content-Type", "application/vnd.git-lfs+json");
+        if let Some(a) = auth {
+            req = req.set("Authorization", a);
+        }
+        answer(req.send_json(serde_json::json!({
+            "operation": "download", "transfers": ["basic"], "objects": objects
+        })))
+    };
+    let copies = vec![serde_json::json!({"oid": oid, "size": content.len()}); 730];
+    let a = batch(copies, None);
+    assert_eq!(a.status, 200, "{a:?}");
+    let objects = a.json()["objects"].as_array().cloned().unwrap_or_default();
+    assert_eq!(objects.len(), 1, "{objects:?}");
+    assert!(objects[0]["actions"]["download"]["href"].is_string());
+    let distinct: Vec<_> = (0..150)
+        .map(|i| serde_json::json!({"oid": format!("{i:064x}"), "size": 1}))
+        .collect();
+    assert_eq!(batch(distinct.clone(), None).status, 400);
+    let a = batch(distinct, Some(&dev));
+    assert_eq!(a.status, 200, "{a:?}");
+    assert_eq!(a.json()["objects"].as_array().map(Vec::len), Some(150));
+}

@@ -305,6 +305,12 @@ async fn lfs_batch(
         Operation::Upload => GitOperation::Write,
     };
     let (principal, project) = authorize(ctx, &route.repo, op).await?;
+    if matches!(principal, Principal::Anonymous) && objects.len() > lfs::MAX_ANONYMOUS_OBJECTS {
+        return Err(GitError::BadRequest(format!(
+            "anonymous batch requests are limited to {} objects; authenticate for more",
+            lfs::MAX_ANONYMOUS_OBJECTS
+        )));
+    }
 
     // Links point back at the host the client used (behind a proxy, its `Forwarded` /
     // `X-Forwarded-Host`). A client can only misdirect its own links, which carry its own

@@ -17,6 +17,9 @@ pub const MEDIA_TYPE: &str = "application/vnd.git-lfs+json";
 /// git-lfs sends at most 100 objects per batch request by default; a few times that is
 /// plenty and bounds the signatures one request can cost.
 pub const MAX_OBJECTS: usize = 1000;
+/// Distinct objects an anonymous batch may ask for (git-lfs sends 100 per batch): bounds
+/// the signing work a client without credentials can cause.
+pub const MAX_ANONYMOUS_OBJECTS: usize = 100;
 
 #[derive(Debug, Deserialize)]
 pub struct BatchRequest {
@@ -115,10 +118,18 @@ pub fn parse_batch(body: &[u8]) -> Result<(Operation, Vec<RequestObject>), Batch
     {
         return Err(BatchError::Transfer);
     }
-    if req.objects.len() > MAX_OBJECTS {
+    // Every distinct object is answered (and its link signed) once, however often it is
+    // listed: 730 copies of one oid must not cost 730 signatures.
+    let mut seen = std::collections::HashSet::new();
+    let objects: Vec<RequestObject> = req
+        .objects
+        .into_iter()
+        .filter(|o| seen.insert(o.oid.clone()))
+        .collect();
+    if objects.len() > MAX_OBJECTS {
         return Err(BatchError::TooManyObjects);
     }
-    Ok((op, req.objects))
+    Ok((op, objects))
 }
 
 /// What the store says about one requested object.
