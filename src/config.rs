@@ -115,6 +115,18 @@ pub struct ServeSettings {
     /// larger uploads get 413 [default: 1GiB]
     #[arg(long, env = "WVS_AUTH_MAX_PACKAGE_SIZE", value_name = "SIZE")]
     pub max_package_size: Option<String>,
+    /// `git http-backend` processes that may run at once; more requests wait up to 10 s,
+    /// then get 503 with Retry-After [default: 16]
+    #[arg(long, env = "WVS_AUTH_MAX_GIT_PROCESSES")]
+    pub max_git_processes: Option<usize>,
+    /// Seconds a request body may go without a byte before the request is dropped
+    /// [default: 30]
+    #[arg(long, env = "WVS_AUTH_BODY_IDLE_TIMEOUT", value_name = "SECS")]
+    pub body_idle_timeout: Option<u64>,
+    /// Requests one client address (an IPv6 /64) may have in flight at once; more get 429
+    /// with Retry-After [default: 128]
+    #[arg(long, env = "WVS_AUTH_MAX_REQUESTS_PER_CLIENT")]
+    pub max_requests_per_client: Option<usize>,
 }
 
 /// The `--config` TOML file: any setting of [`GlobalSettings`] or [`ServeSettings`] by its
@@ -211,6 +223,9 @@ pub struct ServeConfig {
     pub usage_flush_ms: u64,
     /// Largest package file, bytes.
     pub max_package_size: u64,
+    pub max_git_processes: usize,
+    pub body_idle_timeout: std::time::Duration,
+    pub max_requests_per_client: usize,
 }
 
 impl ServeConfig {
@@ -299,6 +314,11 @@ impl ServeConfig {
                 .map(parse_size)
                 .transpose()?
                 .unwrap_or(DEFAULT_MAX_PACKAGE_SIZE),
+            max_git_processes: s.max_git_processes.unwrap_or(16).max(1),
+            body_idle_timeout: std::time::Duration::from_secs(
+                s.body_idle_timeout.unwrap_or(30).clamp(1, 3600),
+            ),
+            max_requests_per_client: s.max_requests_per_client.unwrap_or(128).max(1),
         })
     }
 }

@@ -22,6 +22,7 @@ use crate::keys::issue::TokenIssuer;
 use crate::keys::verify::JwtVerifier;
 use crate::keys::LiveKeys;
 use crate::manage::Managers;
+use crate::request::limits::RequestLimits;
 use crate::store::blobs::{BlobStore, FsBlobs};
 use crate::store::{Opened, Reads};
 use flash::FlashStore;
@@ -42,6 +43,8 @@ pub struct AppState {
     pub web: WebState,
     /// Written in the background; flushed once more when the server stops.
     pub usage: Arc<UsageRecorder>,
+    /// What every request passes before a handler (in flight per client, body idle).
+    pub limits: Arc<RequestLimits>,
 }
 
 /// The signing keys as the realms use them.
@@ -68,6 +71,8 @@ pub struct RealmSettings {
     pub data_dir: PathBuf,
     /// Largest package file accepted, bytes.
     pub max_package_size: u64,
+    /// `git http-backend` processes that may run at once (`--max-git-processes`).
+    pub git_processes: Arc<tokio::sync::Semaphore>,
 }
 
 /// The pull-through cache behind the GitLab-style Dependency Proxy paths.
@@ -160,10 +165,16 @@ impl AppState {
                 public_url: config.public_url.clone(),
                 data_dir: data_dir.to_path_buf(),
                 max_package_size: config.max_package_size,
+                git_processes: Arc::new(tokio::sync::Semaphore::new(config.max_git_processes)),
             },
             web: WebState {
                 flashes: FlashStore::default(),
             },
+            limits: Arc::new(RequestLimits::new(
+                config.body_idle_timeout,
+                config.max_requests_per_client,
+                config.trusted_proxies.clone(),
+            )),
             usage,
         }
     }

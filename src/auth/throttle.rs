@@ -218,15 +218,7 @@ fn banned_in(tables: &mut Tables, keys: &[String], now: Instant) -> Option<u64> 
 /// block one host usually controls; usernames that are long or look like secrets count by
 /// digest, so a throttle key never holds a secret or a large string.
 pub fn throttle_keys(peer: Option<IpAddr>, username: Option<&str>) -> Vec<String> {
-    let ip = match peer {
-        Some(IpAddr::V6(v6)) => {
-            let s = v6.segments();
-            format!("ip6:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-        Some(IpAddr::V4(v4)) => format!("ip:{v4}"),
-        None => "ip:unknown".to_string(),
-    };
-    let mut keys = vec![ip];
+    let mut keys = vec![crate::request::client::client_key(peer)];
     if let Some(u) = username {
         if u.len() > 64 || u.starts_with(SECRET_PREFIX) || u.starts_with(PAT_PREFIX) {
             keys.push(format!("user#:{}", HashedToken::of(u).hex_prefix(16)));

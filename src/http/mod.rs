@@ -56,15 +56,20 @@ pub async fn run(
     listener: std::net::TcpListener,
     workers: usize,
 ) -> std::io::Result<()> {
+    let limits = web::Data::from(state.limits.clone());
     let state = web::Data::from(state);
+    let max_connections = connections_per_worker(open_file_limit(), workers);
+    log::debug!("at most {max_connections} connections per worker");
     HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(limits.clone())
             .app_data(web::Data::new(CacheClient::new()))
-            .wrap(actix_web::middleware::from_fn(limits::limit_headers))
+            .wrap(actix_web::middleware::from_fn(limits::bound_requests))
             .configure(configure)
     })
     .workers(workers)
+    .max_connections(max_connections)
     .backlog(4096)
     // Streamed answers (git packs) end with a small write (the last chunk); with Nagle on,
     // it waits for the ACK the client delays by 40 ms, once per git round trip. Every
@@ -76,4 +81,53 @@ pub async fn run(
     .listen(listener)?
     .run()
     .await
+}
+
+/// Raises the soft limit on open files to the hard one (a process may always do so) and
+/// returns it. Without a bound below it, a flood of connections takes every descriptor and
+/// the server can no longer open a database connection, a file or a pipe to git — nor
+/// accept the next client once the flood is dropped.
+fn open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Connections each worker accepts: a quarter of the descriptors (at least 64, at most 1024)
+/// stay for files, pipes and the database; actix's own default (25,000) is the ceiling.
+fn connections_per_worker(open_files: u64, workers: usize) -> usize {
+    let reserve = (open_files / 4).clamp(64, 1024);
+    let for_connections = open_files.saturating_sub(reserve);
+    let per_worker = for_connections / workers.max(1) as u64;
+    (per_worker as usize).clamp(16, 25_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::connections_per_worker;
+
+    #[test]
+    fn connections_leave_descriptors_for_everything_else() {
+        assert_eq!(connections_per_worker(1024, 2), 384);
+        assert_eq!(connections_per_worker(20_000, 2), 9_488);
+        assert_eq!(connections_per_worker(1 << 20, 2), 25_000);
+        assert_eq!(connections_per_worker(100, 8), 16);
+    }
 }

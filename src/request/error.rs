@@ -26,6 +26,9 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("too many failed authentications; retry in {0} seconds")]
     Throttled(u64),
+    /// The client already has as many requests in flight as one client may.
+    #[error("too many requests in flight from this client; retry in {0} seconds")]
+    Busy(u64),
     /// OAuth2 form: only `grant_type=password` is supported.
     #[error("unsupported_grant_type")]
     UnsupportedGrantType,
@@ -41,7 +44,7 @@ impl ApiError {
             ApiError::Denied(_) => "DENIED",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed => "UNSUPPORTED",
-            ApiError::Throttled(_) => "TOOMANYREQUESTS",
+            ApiError::Throttled(_) | ApiError::Busy(_) => "TOOMANYREQUESTS",
             ApiError::UnsupportedGrantType => "UNSUPPORTED",
             ApiError::Unavailable => "UNAVAILABLE",
         }
@@ -58,7 +61,7 @@ impl ResponseError for ApiError {
             ApiError::Denied(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Throttled(_) | ApiError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -69,7 +72,7 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized | ApiError::AuthenticationRequired(_) => {
                 res.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
             }
-            ApiError::Throttled(secs) => {
+            ApiError::Throttled(secs) | ApiError::Busy(secs) => {
                 res.insert_header((header::RETRY_AFTER, secs.to_string()));
             }
             _ => {}

@@ -606,3 +606,184 @@ fn lfs_batches_cannot_amplify_signing() {
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.json()["objects"].as_array().map(Vec::len), Some(150));
 }
+
+/// The git tests' installation with one commit in the public project `oss/lib`.
+fn public_git_project() -> (common::Env, common::git::GitClient) {
+    use common::git::{bare, with_git_projects, GitClient};
+    let env = with_git_projects();
+    let git = GitClient::new();
+    let work = env.path("work");
+    git.seed(&work, b"an lfs object");
+    git.push_file(&work, &bare(&env.data_dir(), "oss/lib"));
+    (env, git)
+}
+
+/// Anonymous upload-pack POSTs to a public project whose bodies stall, or inflate past the
+/// cap, hold no git process: with two process slots, 60 stalled requests in flight, a real
+/// `git clone` of the same project still succeeds, a gzip bomb is refused with a 400, and
+/// the server never runs more git processes than its slots.
+#[test]
+fn stalled_and_inflating_git_bodies_hold_no_git_process() {
+    use common::git::GitClient;
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    let (env, git) = public_git_project();
+    let server = env.serve(&["--max-git-processes", "2"]);
+    let mut stalled = Vec::new();
+    for _ in 0..60 {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        let head = "POST /oss/lib.git/git-upload-pack HTTP/1.1\r\nHost: 127.0.0.1\r\n\
+             Content-Type: application/x-git-upload-pack-request\r\n\
+             Content-Length: 100000\r\n\r\n0032want ";
+        s.write_all(head.as_bytes()).expect("send head");
+        stalled.push(s);
+    }
+    let git_children = || {
+        let me = server.child.id().to_string();
+        std::fs::read_dir("/proc")
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| {
+                        std::fs::read_to_string(e.path().join("stat")).is_ok_and(|s| {
+                            // pid (comm) state ppid ...
+                            let after = s.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
+                            after.split_whitespace().nth(1) == Some(me.as_str())
+                        })
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(git_children(), 0, "stalled bodies started git processes");
+    let dir = env.path("clone");
+    let url = common::git::url(&server, None, "oss/lib.git");
+    let out = git.clone(&url, &dir, &[]);
+    assert!(out.status.success(), "{}", common::git::text(&out));
+    assert!(dir.join("README").is_file());
+
+    // 256 MiB of zeros gzips to about 250 kB; inflated, it is past the 64 MiB cap.
+    let bomb = std::process::Command::new("sh")
+        .args(["-c", "head -c 268435456 /dev/zero | gzip -1"])
+        .output()
+        .expect("gzip");
+    assert!(bomb.status.success() && bomb.stdout.len() < 2_000_000);
+    let a = answer(
+        agent()
+            .post(&format!("{}/oss/lib.git/git-upload-pack", server.url))
+            .set("Content-Type", "application/x-git-upload-pack-request")
+            .set("Content-Encoding", "gzip")
+            .send_bytes(&bomb.stdout),
+    );
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(
+        peak_rss_kb(&server) < 200_000,
+        "{} kB",
+        peak_rss_kb(&server)
+    );
+
+    // Eight clones at once through two slots: they queue, none fails.
+    let clones: Vec<_> = (0..8)
+        .map(|i| {
+            let (url, dir) = (url.clone(), env.path(&format!("clone{i}")));
+            std::thread::spawn(move || GitClient::new().clone(&url, &dir, &[]))
+        })
+        .collect();
+    let mut most = 0;
+    while clones.iter().any(|c| !c.is_finished()) {
+        most = most.max(git_children());
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    for c in clones {
+        let out = c.join().expect("clone thread");
+        assert!(out.status.success(), "{}", common::git::text(&out));
+    }
+    assert!(most <= 2, "{most} git processes at once");
+    drop(stalled);
+}
+
+/// 1,100 stalled POSTs from one client, under a 1,024-descriptor limit: that client gets
+/// its in-flight share and 429s beyond it, the server keeps accepting, a good client's token
+/// requests and a `git clone` succeed meanwhile, and the stalled bodies are cut off once
+/// `--body-idle-timeout` passes.
+#[test]
+fn stalled_bodies_cannot_exhaust_descriptors_or_hold_connections() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+
+    let (env, git) = public_git_project();
+    let t = env.token(&["--project", "acme/app"], "read_registry", &[]);
+    let server = env.serve_with(
+        &["prlimit", "--nofile=1024:1024", "--"],
+        &["--trusted-proxy", "127.0.0.1", "--body-idle-timeout", "8"],
+    );
+    let paths = ["/jwt/auth", "/oss/lib.git/git-upload-pack"];
+    let mut stalled = Vec::new();
+    let mut busy = 0;
+    for i in 0..1100 {
+        let mut s = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        let head = format!(
+            "POST {} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 10.6.6.6\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: 100000\r\n\r\ngrant_type=",
+            paths[i % paths.len()]
+        );
+        s.write_all(head.as_bytes()).expect("send head");
+        stalled.push(s);
+    }
+    // Every head is in; now see which were refused at once (the rest wait for their bodies).
+    std::thread::sleep(Duration::from_millis(500));
+    for s in &mut stalled {
+        s.set_read_timeout(Some(Duration::from_millis(2)))
+            .expect("timeout");
+        let mut first = [0u8; 12];
+        if let Ok(12) = s.read(&mut first) {
+            if &first == b"HTTP/1.1 429" {
+                busy += 1;
+            }
+        }
+    }
+    assert!(
+        busy >= 900,
+        "{busy} of 1100 stalled requests were refused at once"
+    );
+    // Served while the flood is held, not after its bodies time out (8 s).
+    let prompt = ureq::AgentBuilder::new()
+        .timeout(Duration::from_secs(4))
+        .build();
+    let url = format!(
+        "{}/jwt/auth?service=container_registry&scope=repository:acme/app:pull",
+        server.url
+    );
+    for _ in 0..50 {
+        let a = answer(prompt.get(&url).set("Authorization", &creds(&t)).call());
+        assert_eq!(a.status, 200, "{a:?}");
+    }
+    let dir = env.path("clone");
+    let out = git.clone(&common::git::url(&server, None, "oss/lib.git"), &dir, &[]);
+    assert!(out.status.success(), "{}", common::git::text(&out));
+
+    // Past the idle timeout every stalled request has been answered or its connection
+    // closed: a read returns at once instead of blocking.
+    std::thread::sleep(Duration::from_secs(9));
+    let mut open = 0;
+    for s in &mut stalled {
+        s.set_read_timeout(Some(Duration::from_millis(5)))
+            .expect("timeout");
+        let mut buf = [0u8; 4096];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    open += 1;
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    assert_eq!(open, 0, "{open} stalled connections still held open");
+    assert_eq!(token_request(&server.url, &creds(&t), None), 200);
+}

@@ -48,6 +48,9 @@ pub enum GitError {
     Throttled(u64),
     #[error("service temporarily unavailable")]
     Unavailable,
+    /// Every git process slot is taken: come back shortly.
+    #[error("too many git requests at once; retry shortly")]
+    Busy,
 }
 
 impl GitError {
@@ -65,7 +68,7 @@ impl GitError {
             GitError::Batch(BatchError::HashAlgo) => StatusCode::CONFLICT,
             GitError::Batch(_) => StatusCode::UNPROCESSABLE_ENTITY,
             GitError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,
-            GitError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            GitError::Unavailable | GitError::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -80,6 +83,9 @@ impl GitError {
             }
             GitError::Throttled(secs) => {
                 res.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            GitError::Busy => {
+                res.insert_header((header::RETRY_AFTER, "5"));
             }
             _ => {}
         }

@@ -15,7 +15,7 @@ use actix_web::{HttpRequest, HttpResponse, ResponseError};
 use chrono::Utc;
 use tokio::io::AsyncReadExt;
 
-use super::http_backend::{self, CgiRequest};
+use super::http_backend::{self, CgiRequest, Stdin};
 use super::lfs::{self, Lookup, Operation};
 use super::link::{Link, LinkAction, LinkClaims};
 use super::route::{self, Endpoint, GitRoute, Oid};
@@ -260,27 +260,69 @@ async fn backend(
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     };
+    let mut content_encoding = header("content-encoding").filter(|v| {
+        v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b',' || c == b' ')
+    });
+    // An upload-pack request (any client, anonymous ones on public projects) is received in
+    // full before git starts, so a stalled body never holds a git process; its gzip is
+    // inflated here under the cap. A push streams (developers only; it may be gigabytes).
+    let stdin = match body {
+        None => Stdin::None,
+        Some(payload) if !push => {
+            let gzip = content_encoding.as_deref().is_some_and(|e| {
+                e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip")
+            });
+            let spooled = http_backend::spool(
+                payload,
+                gzip,
+                http_backend::MAX_REQUEST_BODY,
+                ctx.repos.root(),
+            )
+            .await
+            .map_err(|e| match e {
+                http_backend::SpoolError::Io(e) => {
+                    log::error!("cannot spool a git request: {e}");
+                    GitError::Unavailable
+                }
+                other => GitError::BadRequest(other.to_string()),
+            })?;
+            if gzip {
+                content_encoding = None;
+            }
+            Stdin::Spooled(spooled)
+        }
+        Some(payload) => Stdin::Stream(payload),
+    };
+    let slot = tokio::time::timeout(
+        GIT_SLOT_WAIT,
+        ctx.state.realms.git_processes.clone().acquire_owned(),
+    )
+    .await
+    .map_err(|_| GitError::Busy)?
+    .map_err(|_| GitError::Unavailable)?;
     let request = CgiRequest {
         path_info: format!("/{}.git/{}", project.path, route.endpoint.name()),
         method: route.endpoint.method(),
         query,
         content_type: header("content-type"),
-        content_encoding: header("content-encoding").filter(|v| {
-            v.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b',' || c == b' ')
-        }),
+        content_encoding,
         git_protocol: header("git-protocol").filter(|v| http_backend::valid_git_protocol(v)),
         remote_user: principal.subject(),
         remote_addr: ctx.ip.clone(),
         allow_push: push,
     };
-    http_backend::run(&ctx.repos, request, body)
+    http_backend::run(&ctx.repos, request, stdin, slot)
         .await
         .map_err(|e| {
             log::error!("git http-backend for {}: {e}", project.path);
             GitError::Unavailable
         })
 }
+
+/// How long a git request waits for one of the bounded process slots before it is told to
+/// come back (503 with `Retry-After`).
+const GIT_SLOT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `POST /<repo>.git/info/lfs/objects/batch`.
 async fn lfs_batch(

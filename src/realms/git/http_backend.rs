@@ -21,6 +21,7 @@ use actix_web::HttpResponse;
 use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdout};
+use tokio::sync::OwnedSemaphorePermit;
 
 use super::repo::Repositories;
 
@@ -42,6 +43,77 @@ pub const MAX_PUSH_BODY: u64 = 2 * 1024 * 1024 * 1024;
 const CHUNK: usize = 64 * 1024;
 /// Lines of backend stderr logged per request, so a broken git cannot flood the log.
 const MAX_STDERR_LINES: usize = 20;
+
+/// What the backend reads on stdin.
+pub enum Stdin {
+    None,
+    /// An upload-pack request received in full (and inflated) before git starts, so a
+    /// stalled client never holds a git process.
+    Spooled(std::fs::File),
+    /// A push, streamed as it arrives (it may be gigabytes; only developers get here).
+    Stream(Payload),
+}
+
+/// Why a request body could not be spooled.
+#[derive(Debug, thiserror::Error)]
+pub enum SpoolError {
+    #[error("the request body exceeds {0} bytes (after inflating)")]
+    TooLarge(u64),
+    #[error("the request body stalled or was cut off")]
+    Interrupted,
+    #[error("the request body is not valid gzip")]
+    BadGzip,
+    #[error("cannot spool the request body: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Receives a whole upload-pack request into an anonymous temporary file in `dir`,
+/// inflating it when the client gzip'd it (git does so for large negotiations), and refuses
+/// more than `limit` bytes of the *inflated* body: a few kilobytes of gzip cannot make git
+/// chew on gigabytes.
+pub async fn spool(
+    mut payload: Payload,
+    gzip: bool,
+    limit: u64,
+    dir: &std::path::Path,
+) -> Result<std::fs::File, SpoolError> {
+    use std::io::{Seek, Write};
+    let file = tempfile::tempfile_in(dir)?;
+    let mut out = tokio::fs::File::from_std(file.try_clone()?);
+    let mut inflate = gzip.then(|| flate2::write::GzDecoder::new(Vec::new()));
+    let mut total: u64 = 0;
+    let emit = |bytes: Vec<u8>, total: &mut u64| -> Result<Vec<u8>, SpoolError> {
+        *total += bytes.len() as u64;
+        if *total > limit {
+            return Err(SpoolError::TooLarge(limit));
+        }
+        Ok(bytes)
+    };
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|_| SpoolError::Interrupted)?;
+        let plain = match inflate.as_mut() {
+            Some(decoder) => {
+                decoder.write_all(&chunk).map_err(|_| SpoolError::BadGzip)?;
+                std::mem::take(decoder.get_mut())
+            }
+            None => chunk.to_vec(),
+        };
+        let plain = emit(plain, &mut total)?;
+        out.write_all(&plain).await?;
+    }
+    if let Some(decoder) = inflate {
+        let rest = decoder.finish().map_err(|_| SpoolError::BadGzip)?;
+        let rest = emit(rest, &mut total)?;
+        out.write_all(&rest).await?;
+    }
+    out.flush().await?;
+    drop(out);
+    let mut file = file;
+    file.rewind()?;
+    // Nothing more is written; `Write` is only in scope for the decoder.
+    let _ = file.flush();
+    Ok(file)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -82,7 +154,8 @@ pub struct CgiRequest {
 pub async fn run(
     repos: &Repositories,
     request: CgiRequest,
-    body: Option<Payload>,
+    body: Stdin,
+    slot: OwnedSemaphorePermit,
 ) -> Result<HttpResponse, BackendError> {
     let mut cmd = tokio::process::Command::new(repos.program());
     cmd.arg("http-backend")
@@ -99,10 +172,10 @@ pub async fn run(
         .env("QUERY_STRING", &request.query)
         .env("REMOTE_USER", &request.remote_user)
         .env("REMOTE_ADDR", &request.remote_addr)
-        .stdin(if body.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
+        .stdin(match &body {
+            Stdin::None => Stdio::null(),
+            Stdin::Spooled(file) => Stdio::from(file.try_clone().map_err(BackendError::Spawn)?),
+            Stdin::Stream(_) => Stdio::piped(),
         })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -129,7 +202,7 @@ pub async fn run(
     };
     let mut child = cmd.spawn().map_err(BackendError::Spawn)?;
 
-    if let (Some(payload), Some(stdin)) = (body, child.stdin.take()) {
+    if let (Stdin::Stream(payload), Some(stdin)) = (body, child.stdin.take()) {
         actix_web::rt::spawn(feed_stdin(payload, stdin, limit));
     }
     if let Some(stderr) = child.stderr.take() {
@@ -154,6 +227,7 @@ pub async fn run(
         stdout: Some(stdout),
         child: Some(child),
         path: request.path_info,
+        _slot: slot,
     };
     Ok(response.streaming(futures_util::stream::unfold(body, Body::next)))
 }
@@ -164,10 +238,14 @@ pub async fn run(
 /// truncated request and fails it.
 async fn feed_stdin(mut payload: Payload, mut stdin: tokio::process::ChildStdin, limit: u64) {
     let mut total: u64 = 0;
-    while let Some(chunk) = payload.next().await {
-        let Ok(chunk) = chunk else {
-            log::info!("git request body aborted by the client");
-            return;
+    loop {
+        let chunk = match payload.next().await {
+            Some(Ok(chunk)) => chunk,
+            None => break,
+            Some(Err(_)) => {
+                log::info!("git request body aborted or stalled by the client");
+                return;
+            }
         };
         total += chunk.len() as u64;
         if total > limit {
@@ -267,6 +345,8 @@ struct Body {
     stdout: Option<ChildStdout>,
     child: Option<Child>,
     path: String,
+    /// One of the bounded git process slots, given back when the answer is done.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Body {

@@ -264,14 +264,25 @@ mod tests {
             parse_batch(br#"{"operation":"download","objects":[],"transfers":["tus"]}"#).err(),
             Some(BatchError::Transfer)
         );
-        let many = format!(
-            r#"{{"operation":"download","objects":[{}]}}"#,
-            vec![format!(r#"{{"oid":"{OID}","size":1}}"#); MAX_OBJECTS + 1].join(",")
-        );
+        let batch_of = |oids: Vec<String>| {
+            let objects: Vec<String> = oids
+                .iter()
+                .map(|oid| format!(r#"{{"oid":"{oid}","size":1}}"#))
+                .collect();
+            format!(
+                r#"{{"operation":"download","objects":[{}]}}"#,
+                objects.join(",")
+            )
+        };
+        let distinct = (0..=MAX_OBJECTS).map(|i| format!("{i:064x}")).collect();
         assert_eq!(
-            parse_batch(many.as_bytes()).err(),
+            parse_batch(batch_of(distinct).as_bytes()).err(),
             Some(BatchError::TooManyObjects)
         );
+        // Copies of one object are one object: answered once, and not over the limit.
+        let copies = vec![OID.to_string(); MAX_OBJECTS + 1];
+        let parsed = parse_batch(batch_of(copies).as_bytes()).expect("copies parse");
+        assert_eq!(parsed.1.len(), 1);
     }
 
     #[test]
