@@ -127,6 +127,10 @@ pub struct ServeSettings {
     /// with Retry-After [default: 128]
     #[arg(long, env = "WVS_AUTH_MAX_REQUESTS_PER_CLIENT")]
     pub max_requests_per_client: Option<usize>,
+    /// Delete audit events older than this many days (checked hourly); 0 or unset keeps
+    /// them all
+    #[arg(long, env = "WVS_AUTH_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
+    pub audit_retention_days: Option<u32>,
 }
 
 /// The `--config` TOML file: any setting of [`GlobalSettings`] or [`ServeSettings`] by its
@@ -226,6 +230,8 @@ pub struct ServeConfig {
     pub max_git_processes: usize,
     pub body_idle_timeout: std::time::Duration,
     pub max_requests_per_client: usize,
+    /// Audit events older than this are deleted; `None` keeps them.
+    pub audit_retention: Option<chrono::Duration>,
 }
 
 impl ServeConfig {
@@ -319,6 +325,10 @@ impl ServeConfig {
                 s.body_idle_timeout.unwrap_or(30).clamp(1, 3600),
             ),
             max_requests_per_client: s.max_requests_per_client.unwrap_or(128).max(1),
+            audit_retention: s
+                .audit_retention_days
+                .filter(|d| *d > 0)
+                .map(|d| chrono::Duration::days(i64::from(d))),
         })
     }
 }

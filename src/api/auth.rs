@@ -29,7 +29,12 @@ pub async fn authenticate(
         Err(AuthFailure::Unavailable) => Err(GitlabError::Unavailable),
         Err(AuthFailure::Refused(reason)) => {
             // The reason (unknown, revoked, expired, deploy token) is for the log only.
-            log::info!("api authentication refused: {reason}");
+            if crate::request::refusals::log_refusal(attempt.client.ip) {
+                log::info!(
+                    "api authentication refused ip={}: {reason}",
+                    attempt.client.ip_text()
+                );
+            }
             Err(GitlabError::Unauthorized)
         }
         Err(AuthFailure::CredentialsRequired | AuthFailure::Malformed(_)) => {

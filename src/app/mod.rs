@@ -7,6 +7,7 @@
 //! cycle with it.
 
 pub mod flash;
+pub mod housekeeping;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

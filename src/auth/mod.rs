@@ -21,7 +21,8 @@ use crate::domain::audit::{AuditAction, NewAuditEvent};
 use crate::domain::authn::{authenticate, AuthnError, Presented, SecretKind, Stores};
 use crate::domain::principal::Principal;
 use crate::domain::store::{AuditLog, RealmReads, StoreError};
-use crate::request::client::{client_ip, loggable_username};
+use crate::request::client::{client_ip, client_key, loggable_username};
+use crate::request::refusals::{Sampler, Suppressed};
 use crate::store::Reads;
 pub use credentials::{BasicError, Source};
 pub use policy::{Policy, Requirement, Surface};
@@ -94,7 +95,14 @@ pub struct Authenticator {
     throttle: Throttle,
     usage: Arc<UsageRecorder>,
     trusted_proxies: Vec<ipnet::IpNet>,
+    /// The audit log's budget for failed authentications ([`AUDIT_BUDGET`]).
+    audit_sampler: Sampler,
 }
+
+/// Failed authentications audited one by one per minute: 30 per client (the throttle's
+/// default failure limit, so a client is usually banned before it runs out), 600 in all.
+/// The rest become one `auth_failures_summarized` row per minute.
+pub const AUDIT_BUDGET: (u32, u32) = (30, 600);
 
 impl Authenticator {
     pub fn new(
@@ -110,6 +118,12 @@ impl Authenticator {
             throttle,
             usage,
             trusted_proxies,
+            audit_sampler: Sampler::new(
+                Duration::from_secs(60),
+                AUDIT_BUDGET.0,
+                AUDIT_BUDGET.1,
+                Instant::now(),
+            ),
         }
     }
 
@@ -255,6 +269,15 @@ impl Authenticator {
     /// bounds how many one client can cause; a failed write is logged and never changes
     /// the answer.
     async fn audit_failure(&self, attempt: &Attempt, reason: &AuthnError) {
+        let admission = self
+            .audit_sampler
+            .admit(&client_key(attempt.client.ip), Instant::now());
+        if let Some(summary) = admission.summary {
+            self.write_audit(summary_event(&summary)).await;
+        }
+        if !admission.record {
+            return;
+        }
         let event = NewAuditEvent {
             action: AuditAction::AuthFailure,
             actor: (!attempt.client.user.is_empty()).then(|| attempt.client.user.clone()),
@@ -270,6 +293,20 @@ impl Authenticator {
                 attempt.policy.surface
             )),
         };
+        self.write_audit(event).await;
+    }
+
+    /// For the housekeeping thread: the summary row of a window that ended with no failure
+    /// since.
+    pub fn flush_audit_summary(&self) {
+        if let Some(summary) = self.audit_sampler.roll(Instant::now()) {
+            if let Err(e) = self.audit.record_audit(&summary_event(&summary)) {
+                log::warn!("could not write the audit log: {e}");
+            }
+        }
+    }
+
+    async fn write_audit(&self, event: NewAuditEvent) {
         let audit = self.audit.clone();
         let written = self
             .reads
@@ -285,5 +322,22 @@ impl Authenticator {
     /// The reads behind authentication, for the realms' own decisions.
     pub fn reads(&self) -> &Reads {
         &self.reads
+    }
+}
+
+fn summary_event(summary: &Suppressed) -> NewAuditEvent {
+    NewAuditEvent {
+        action: AuditAction::AuthFailuresSummarized,
+        actor: None,
+        actor_user_id: None,
+        deploy_token_id: None,
+        target: None,
+        detail: Some(format!(
+            "{} failed authentications in {} s not recorded one by one; most from {} ({})",
+            summary.count,
+            summary.window.as_secs(),
+            summary.top.0,
+            summary.top.1
+        )),
     }
 }

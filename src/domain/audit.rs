@@ -33,10 +33,15 @@ pub enum AuditAction {
     PackagePublished,
     PackageDeleted,
     AuthFailure,
+    /// Failed authentications past the audit budget of one window, as one row: how many,
+    /// and the client with the most (a flood must not write a row per attempt).
+    AuthFailuresSummarized,
+    /// Events older than `--audit-retention-days` were deleted.
+    AuditPruned,
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 18] = [
+    pub const ALL: [AuditAction; 20] = [
         AuditAction::GroupCreated,
         AuditAction::GroupUpdated,
         AuditAction::ProjectCreated,
@@ -55,6 +60,8 @@ impl AuditAction {
         AuditAction::PackagePublished,
         AuditAction::PackageDeleted,
         AuditAction::AuthFailure,
+        AuditAction::AuthFailuresSummarized,
+        AuditAction::AuditPruned,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -77,6 +84,8 @@ impl AuditAction {
             AuditAction::PackagePublished => "package_published",
             AuditAction::PackageDeleted => "package_deleted",
             AuditAction::AuthFailure => "auth_failure",
+            AuditAction::AuthFailuresSummarized => "auth_failures_summarized",
+            AuditAction::AuditPruned => "audit_pruned",
         }
     }
 }

@@ -435,7 +435,7 @@ pub trait SessionStore: Send + Sync {
     fn delete_session(&self, digest: &HashedToken) -> Result<(), StoreError>;
 }
 
-/// The audit log: append-only.
+/// The audit log: append-only, but for the retention the operator set.
 pub trait AuditLog: Send + Sync {
     /// An event that belongs to no change (a failed authentication).
     fn record_audit(&self, event: &NewAuditEvent) -> Result<(), StoreError>;
@@ -446,6 +446,11 @@ pub trait AuditLog: Send + Sync {
         since: Option<DateTime<Utc>>,
         limit: u32,
     ) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes events before `before`, at most `batch` of them (one short transaction, so
+    /// pruning a large backlog never holds the write lock or grows the journal for long);
+    /// returns how many went. Callers repeat until it returns less than `batch`.
+    fn prune_audit(&self, before: DateTime<Utc>, batch: u32) -> Result<u64, StoreError>;
 }
 
 /// Is the database there? For `/-/health`.

@@ -7,3 +7,4 @@ pub mod client;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod refusals;

@@ -102,7 +102,12 @@ pub async fn sign_in(
         Ok(Principal::User(user)) if matches!(user.credential, UserCredential::Password) => user,
         Ok(_) => return Err(WebError::BadRequest(REFUSED.to_string())),
         Err(AuthFailure::Refused(reason)) => {
-            log::info!("web sign-in refused: {reason}");
+            if crate::request::refusals::log_refusal(attempt.client.ip) {
+                log::info!(
+                    "web sign-in refused ip={}: {reason}",
+                    attempt.client.ip_text()
+                );
+            }
             return Err(WebError::BadRequest(REFUSED.to_string()));
         }
         Err(AuthFailure::Throttled(secs)) => return Err(WebError::Throttled(secs)),

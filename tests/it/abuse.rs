@@ -787,3 +787,92 @@ fn stalled_bodies_cannot_exhaust_descriptors_or_hold_connections() {
     assert_eq!(open, 0, "{open} stalled connections still held open");
     assert_eq!(token_request(&server.url, &creds(&t), None), 200);
 }
+
+/// Floods leave a bounded trace: one client's 2,000 wrong secrets write at most its
+/// per-minute share of access-log lines and audit rows, and 3,000 distinct clients at most
+/// the overall share (the rest are counted into one summary per minute).
+#[test]
+fn floods_leave_bounded_logs_and_audit_rows() {
+    let env = env_with_projects();
+    let server = env.serve(&["--trusted-proxy", "127.0.0.1"]);
+    // (forwarded address, username) pairs, sent from four threads.
+    let send = |clients: Vec<(String, String)>| {
+        let threads: Vec<_> = clients
+            .chunks(clients.len().div_ceil(4))
+            .map(<[(String, String)]>::to_vec)
+            .map(|chunk| {
+                let url = server.url.clone();
+                std::thread::spawn(move || {
+                    for (ip, user) in chunk {
+                        token_request(&url, &basic(&user, "wvsdt-guess"), Some(&ip));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("flood thread");
+        }
+    };
+    send(vec![("10.1.1.1".to_string(), "intruder".to_string()); 2000]);
+    // Distinct addresses and usernames: no ban ever applies, every attempt is a failure.
+    send(
+        (0..3000)
+            .map(|i| (format!("10.2.{}.{}", i / 250, i % 250), format!("guess{i}")))
+            .collect(),
+    );
+    let log = std::fs::read_to_string(env.path(&format!("serve-{}.log", server.port)))
+        .expect("server log");
+    let one = log.lines().filter(|l| l.contains("ip=10.1.1.1 ")).count();
+    let many = log.lines().filter(|l| l.contains("ip=10.2.")).count();
+    assert!(one <= 30, "{one} log lines for one client's 2,000 refusals");
+    assert!(many <= 1200, "{many} log lines for 3,000 distinct clients");
+    assert!(log.len() < 1_000_000, "{} bytes of log", log.len());
+    let audit = env.cli_ok(&["audit", "--limit", "100000"]);
+    let failures = audit
+        .lines()
+        .filter(|l| l.contains("auth_failure "))
+        .count();
+    assert!(failures >= 30, "failures are still audited: {failures}");
+    assert!(failures <= 630, "{failures} audit rows for 5,000 failures");
+}
+
+/// `--audit-retention-days`: events older than that go at start (and hourly), newer ones
+/// stay, and the pruning itself is an audit event.
+#[test]
+fn audit_retention_prunes_old_events() {
+    let env = env_with_projects();
+    let old = (chrono::Utc::now() - chrono::Duration::days(40))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    {
+        let db = rusqlite::Connection::open(env.data_dir().join("wvs.db")).expect("db");
+        for _ in 0..7 {
+            db.execute(
+                "INSERT INTO audit_events (at, action, actor, detail) \
+                 VALUES (?1, 'auth_failure', 'old', 'ip=10.0.0.1')",
+                [&old],
+            )
+            .expect("insert");
+        }
+    }
+    let before = env.cli_ok(&["audit", "--limit", "100000"]);
+    assert_eq!(before.matches("actor=old").count(), 7);
+    let kept = before.lines().count() - 7;
+    let _server = env.serve(&["--audit-retention-days", "30"]);
+    let mut after = String::new();
+    for _ in 0..100 {
+        after = env.cli_ok(&["audit", "--limit", "100000"]);
+        if after.contains("audit_pruned") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        after.contains("audit_pruned") && after.contains("deleted 7 events"),
+        "{after}"
+    );
+    assert!(!after.contains("actor=old"), "{after}");
+    assert!(
+        after.lines().count() > kept,
+        "newer events were kept: {after}"
+    );
+}

@@ -229,7 +229,9 @@ fn authenticate(
         });
     };
     ProxyBearer::verify(&state.keys.verifier, bearer, state.issuer(), &proxy.service).map_err(|e| {
-        log::info!("dependency proxy: bearer token refused: {e}");
+        if crate::request::refusals::log_refusal(state.auth.client_ip(req)) {
+            log::info!("dependency proxy: bearer token refused: {e}");
+        }
         V2Error::Unauthorized {
             challenge: challenge.header(Some("invalid_token")),
             message: "the bearer token is invalid or expired",

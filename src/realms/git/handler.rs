@@ -31,6 +31,7 @@ use crate::domain::store::StoreError;
 use crate::request::body::read_bounded;
 use crate::request::error::ApiError;
 use crate::request::limits::MAX_BODY_BYTES;
+use crate::request::refusals;
 
 /// Entry point: the default service of the app. The logged latency is the time to the
 /// response headers; a streamed pack goes on after it.
@@ -54,6 +55,7 @@ pub async fn dispatch(
         state: &state,
         repos: Repositories::new(&state.realms.data_dir),
         ip: peer.map(|ip| ip.to_string()).unwrap_or_default(),
+        peer,
         user: String::new(),
     };
     let response = if !route.endpoint.accepts(req.method().as_str()) {
@@ -69,15 +71,17 @@ pub async fn dispatch(
             }
         }
     };
-    log::info!(
-        "git ip={} user={:?} repo={} endpoint={} status={} latency_us={}",
-        ctx.ip,
-        ctx.user,
-        route.repo,
-        route.endpoint.name(),
-        response.status().as_u16(),
-        started.elapsed().as_micros()
-    );
+    if !response.status().is_client_error() || refusals::log_refusal(peer) {
+        log::info!(
+            "git ip={} user={:?} repo={} endpoint={} status={} latency_us={}",
+            ctx.ip,
+            ctx.user,
+            route.repo,
+            route.endpoint.name(),
+            response.status().as_u16(),
+            started.elapsed().as_micros()
+        );
+    }
     response
 }
 
@@ -88,6 +92,7 @@ struct Ctx<'a> {
     repos: Repositories,
     /// The client (behind trusted proxies, the forwarded address), for the log.
     ip: String,
+    peer: Option<std::net::IpAddr>,
     /// The presented username, for the log line.
     user: String,
 }
@@ -175,11 +180,13 @@ async fn authorize(
             AuthFailure::Throttled(secs) => GitError::Throttled(secs),
             AuthFailure::Unavailable => GitError::Unavailable,
             AuthFailure::Refused(reason) => {
-                log::info!(
-                    "authentication failed ip={} user={:?}: {reason}",
-                    ctx.ip,
-                    ctx.user
-                );
+                if refusals::log_refusal(ctx.peer) {
+                    log::info!(
+                        "authentication failed ip={} user={:?}: {reason}",
+                        ctx.ip,
+                        ctx.user
+                    );
+                }
                 GitError::Unauthorized
             }
             AuthFailure::CredentialsRequired | AuthFailure::InsufficientScope => {

@@ -92,11 +92,13 @@ async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, 
         AuthFailure::Throttled(secs) => PackageError::Throttled(secs),
         AuthFailure::Unavailable => PackageError::Unavailable,
         AuthFailure::Refused(reason) => {
-            log::info!(
-                "package authentication refused ip={} user={:?}: {reason}",
-                attempt.client.ip_text(),
-                attempt.client.user
-            );
+            if crate::request::refusals::log_refusal(attempt.client.ip) {
+                log::info!(
+                    "package authentication refused ip={} user={:?}: {reason}",
+                    attempt.client.ip_text(),
+                    attempt.client.user
+                );
+            }
             PackageError::Unauthorized
         }
         AuthFailure::Malformed(_)

@@ -25,6 +25,7 @@ use crate::realms::dependency_proxy::{self, ProxyGrantError};
 use crate::request::body::read_bounded;
 use crate::request::error::ApiError;
 use crate::request::limits::MAX_BODY_BYTES;
+use crate::request::refusals;
 
 struct TokenRequest {
     service: Option<String>,
@@ -147,7 +148,8 @@ struct Trace {
     failure: Option<String>,
 }
 
-/// Decides and logs: every request, malformed ones included, leaves one access-log line.
+/// Decides and logs: every request, malformed ones included, leaves one access-log line —
+/// refusals within the per-client budget of [`refusals::log_refusal`].
 async fn respond(
     req: &HttpRequest,
     state: &AppState,
@@ -324,6 +326,9 @@ fn log_request(
         Ok(r) => r.status().as_u16(),
         Err(e) => actix_web::ResponseError::status_code(e).as_u16(),
     };
+    if (400..500).contains(&status) && !refusals::log_refusal(peer) {
+        return;
+    }
     let reason = match (&t.failure, result) {
         (Some(f), _) => f.clone(),
         (None, Err(e)) => e.to_string(),

@@ -35,6 +35,19 @@ impl AuditLog for SqliteStore {
         Ok(insert(&*self.conn()?, event, Utc::now())?)
     }
 
+    fn prune_audit(&self, before: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let deleted = conn
+            .prepare_cached(
+                "DELETE FROM audit_events WHERE id IN \
+                 (SELECT id FROM audit_events WHERE at < ?1 ORDER BY id LIMIT ?2)",
+            )
+            .map_err(DbError::from)?
+            .execute(params![fmt_time(before), batch])
+            .map_err(DbError::from)?;
+        Ok(deleted as u64)
+    }
+
     fn audit_events(
         &self,
         since: Option<DateTime<Utc>>,
@@ -77,5 +90,33 @@ impl AuditLog for SqliteStore {
                 },
             )
             .collect::<Result<_, DbError>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::{AuditAction, AuditActor};
+    use chrono::Duration;
+
+    #[test]
+    fn pruning_deletes_old_events_in_batches_and_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteStore::open(&dir.path().join("wvs.db"), 2).expect("db");
+        let now = Utc::now();
+        let event = NewAuditEvent::by(&AuditActor::cli(), AuditAction::AuthFailure, "x");
+        {
+            let conn = db.conn().expect("conn");
+            for days in 0..10 {
+                insert(&conn, &event, now - Duration::days(days)).expect("insert");
+            }
+        }
+        let before = now - Duration::days(4) - Duration::hours(1);
+        assert_eq!(db.prune_audit(before, 3).expect("prune"), 3);
+        assert_eq!(db.prune_audit(before, 3).expect("prune"), 2);
+        assert_eq!(db.prune_audit(before, 3).expect("prune"), 0);
+        let left = db.audit_events(None, 100).expect("list");
+        assert_eq!(left.len(), 5);
+        assert!(left.iter().all(|e| e.at > before), "{left:?}");
     }
 }
