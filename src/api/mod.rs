@@ -8,7 +8,7 @@
 
 mod audit;
 mod auth;
-mod body;
+pub mod body;
 mod ci;
 mod deploy_tokens;
 mod entities;

@@ -8,7 +8,7 @@
 
 mod bearer;
 mod forward;
-mod route;
+pub mod route;
 
 use actix_web::web;
 

@@ -12,7 +12,7 @@
 
 mod error;
 mod generic;
-mod npm;
+pub mod npm;
 mod pypi;
 
 use actix_web::http::header;

@@ -46,7 +46,7 @@ pub enum Level {
 
 /// What an npm path asks for.
 #[derive(Debug, PartialEq, Eq)]
-enum Route {
+pub enum Route {
     /// `GET` the packument, `PUT` a publish.
     Package(String),
     /// `GET` a tarball (file name without the scope).
@@ -67,7 +67,7 @@ fn bad(m: impl Into<String>) -> PackageError {
 
 /// The route of the path after `/packages/npm/`, fully decoded and validated: a name that
 /// decodes to a traversal or a slash where none belongs is a 400.
-fn parse(tail: &str) -> Result<Route, PackageError> {
+pub fn parse(tail: &str) -> Result<Route, PackageError> {
     let decoded = percent_decode_str(tail)
         .decode_utf8()
         .map_err(|_| bad("the path is not UTF-8"))?;
