@@ -417,8 +417,9 @@ def stalled_git(binary):
 
 
 def lfs_amplification(binary):
-    """Item 5: one batch with 730 copies of one object: links signed, bytes, time; and
-    good-token p50 while four anonymous connections send such batches."""
+    """Item 5: one batch with 730 copies of one object: links signed, bytes, time; good-token
+    p50 while four anonymous connections send such batches, or batches of 100 distinct
+    stored objects (100 signatures each)."""
     inst = Install(binary).seed().serve()
     try:
         content = b"an lfs object\n"
@@ -431,9 +432,17 @@ def lfs_amplification(binary):
         loaded = under_load(
             inst, 4, lambda c, _: inst.lfs_batch(objects, conn=c),
             lambda: token_latency_ms(inst))
+        distinct = [{"oid": inst.lfs_object(b"object %d\n" % i), "size": len(b"object %d\n" % i)}
+                    for i in range(100)]
+        signed = inst.lfs_batch(distinct)[1].count(b'"href"')
+        loaded_distinct = under_load(
+            inst, 4, lambda c, _: inst.lfs_batch(distinct, conn=c),
+            lambda: token_latency_ms(inst))
         return {"batch status": status, "links signed for 730 copies": links,
                 "answer bytes": len(data), "answer ms": round(took, 1),
-                "token p50 ms, idle": quiet, "token p50 ms, 4 anonymous batch clients": loaded}
+                "token p50 ms, idle": quiet, "token p50 ms, 4 anonymous batch clients": loaded,
+                "links signed for 100 distinct objects": signed,
+                "token p50 ms, 4 anonymous clients asking 100 distinct": loaded_distinct}
     finally:
         inst.close()
 

@@ -44,6 +44,15 @@ pub fn return_large_allocations() {
 pub struct BlockingPool {
     storage: Arc<Semaphore>,
     hashing: mpsc::Sender<Job>,
+    signing: Arc<Semaphore>,
+    anonymous_signing: Arc<Semaphore>,
+}
+
+/// Who a batch of signatures is for: anonymous work has a bound of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer {
+    Anonymous,
+    Authenticated,
 }
 
 impl BlockingPool {
@@ -73,7 +82,33 @@ impl BlockingPool {
         Self {
             storage: Arc::new(Semaphore::new(storage.max(1))),
             hashing: sender,
+            signing: Arc::new(Semaphore::new(hashing.max(1))),
+            anonymous_signing: Arc::new(Semaphore::new(1)),
         }
+    }
+
+    /// Runs a batch of signatures (an LFS batch answer: up to a thousand RS256 links, about
+    /// a millisecond each) off the async workers, at most one batch per hashing thread at
+    /// once. Anonymous batches also wait for the one anonymous place, so clients without
+    /// credentials can keep at most one core busy signing, whatever they send.
+    pub async fn signing<T, F>(&self, signer: Signer, job: F) -> Result<T, PoolError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let anonymous = match signer {
+            Signer::Anonymous => Some(
+                self.anonymous_signing
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| PoolError(e.to_string()))?,
+            ),
+            Signer::Authenticated => None,
+        };
+        let done = run(self.signing.clone(), job).await;
+        drop(anonymous);
+        done
     }
 
     /// Runs a storage call off the async workers.
@@ -148,6 +183,38 @@ mod tests {
             r.expect("job ran");
         }
         assert_eq!(peak.load(Ordering::SeqCst), 2);
+    }
+
+    /// Anonymous signing batches run one at a time; authenticated ones beside them.
+    #[actix_web::test]
+    async fn anonymous_signing_has_one_place() {
+        let pool = BlockingPool::new(8, 4);
+        let (anonymous, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let authenticated = Arc::new(AtomicUsize::new(0));
+        let jobs = (0..8).map(|i| {
+            let (anonymous, peak, authenticated) =
+                (anonymous.clone(), peak.clone(), authenticated.clone());
+            let signer = if i % 2 == 0 {
+                Signer::Anonymous
+            } else {
+                Signer::Authenticated
+            };
+            pool.signing(signer, move || {
+                if signer == Signer::Anonymous {
+                    let now = anonymous.fetch_add(1, Ordering::SeqCst) + 1;
+                    peak.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(20));
+                    anonymous.fetch_sub(1, Ordering::SeqCst);
+                } else {
+                    authenticated.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        });
+        for r in futures_util::future::join_all(jobs).await {
+            r.expect("job ran");
+        }
+        assert_eq!(peak.load(Ordering::SeqCst), 1);
+        assert_eq!(authenticated.load(Ordering::SeqCst), 4);
         assert_eq!(pool.storage(|| 7).await.expect("ran"), 7);
     }
 

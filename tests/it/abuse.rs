@@ -552,7 +552,6 @@ fn sigterm_lets_a_streaming_download_finish_and_exits_zero() {
 /// anonymous batch may ask for at most 100 distinct objects, an authenticated one more.
 #[test]
 fn lfs_batches_cannot_amplify_signing() {
-    use sha2::{Digest, Sha256};
     let env = env_with_projects();
     common::web::user(
         &env,
@@ -562,21 +561,7 @@ fn lfs_batches_cannot_amplify_signing() {
     );
     let server = env.serve(&[]);
     let dev = basic("dev", "correct horse battery staple");
-    let content = b"an lfs object".to_vec();
-    let oid: String = Sha256::digest(&content)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let put = answer(
-        agent()
-            .put(&format!(
-                "{}/acme/pub.git/info/lfs/objects/{oid}",
-                server.url
-            ))
-            .set("Authorization", &dev)
-            .send_bytes(&content),
-    );
-    assert_eq!(put.status, 200, "{put:?}");
+    let object = put_lfs_object(&server, &dev, b"an lfs object");
     let batch = |objects: Vec<serde_json::Value>, auth: Option<&str>| {
         let mut req = agent()
             .post(&format!(
@@ -592,7 +577,7 @@ fn lfs_batches_cannot_amplify_signing() {
             "operation": "download", "transfers": ["basic"], "objects": objects
         })))
     };
-    let copies = vec![serde_json::json!({"oid": oid, "size": content.len()}); 730];
+    let copies = vec![object; 730];
     let a = batch(copies, None);
     assert_eq!(a.status, 200, "{a:?}");
     let objects = a.json()["objects"].as_array().cloned().unwrap_or_default();
@@ -605,6 +590,60 @@ fn lfs_batches_cannot_amplify_signing() {
     let a = batch(distinct, Some(&dev));
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(a.json()["objects"].as_array().map(Vec::len), Some(150));
+
+    // 100 distinct stored objects (100 signatures a batch), asked for by 8 anonymous
+    // clients at once: their signing waits for its one place, and while it does every
+    // batch is still answered in full and every good token request succeeds.
+    let stored: Vec<_> = (0..100)
+        .map(|i| put_lfs_object(&server, &dev, format!("object {i}").as_bytes()))
+        .collect();
+    let t = env.token(&["--project", "acme/app"], "read_registry", &[]);
+    let good = basic(&t.username, &t.secret);
+    std::thread::scope(|scope| {
+        let anonymous: Vec<_> = (0..8)
+            .map(|_| {
+                scope.spawn(|| {
+                    (0..3)
+                        .map(|_| {
+                            let a = batch(stored.clone(), None);
+                            assert_eq!(a.status, 200, "{a:?}");
+                            a.json()["objects"].as_array().map_or(0, |o| {
+                                o.iter()
+                                    .filter(|o| o["actions"]["download"]["href"].is_string())
+                                    .count()
+                            })
+                        })
+                        .sum::<usize>()
+                })
+            })
+            .collect();
+        for _ in 0..50 {
+            assert_eq!(token_request(&server.url, &good, None), 200);
+        }
+        for a in anonymous {
+            assert_eq!(a.join().expect("anonymous client"), 300);
+        }
+    });
+}
+
+/// Uploads `content` as an LFS object of acme/pub; the batch API's object for it.
+fn put_lfs_object(server: &Server, auth: &str, content: &[u8]) -> serde_json::Value {
+    use sha2::{Digest, Sha256};
+    let oid: String = Sha256::digest(content)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let put = answer(
+        agent()
+            .put(&format!(
+                "{}/acme/pub.git/info/lfs/objects/{oid}",
+                server.url
+            ))
+            .set("Authorization", auth)
+            .send_bytes(content),
+    );
+    assert_eq!(put.status, 200, "{put:?}");
+    serde_json::json!({"oid": oid, "size": content.len()})
 }
 
 /// The git tests' installation with one commit in the public project `oss/lib`.

@@ -7,6 +7,7 @@
 //! log line per request, like the token endpoint: client IP, username (never the secret),
 //! repository, endpoint, status, latency.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::header;
@@ -22,12 +23,14 @@ use super::route::{self, Endpoint, GitRoute, Oid};
 use super::{link, upload, GitError, Repositories, Surface};
 use crate::app::AppState;
 use crate::auth::{AuthFailure, Policy};
+use crate::blocking::Signer;
 use crate::domain::authn::{reload_user, AuthnError};
 use crate::domain::git_access::{git_access, GitAccess, GitOperation};
 use crate::domain::namespace::Project;
 use crate::domain::path::NamespacePath;
 use crate::domain::principal::Principal;
 use crate::domain::store::StoreError;
+use crate::keys::LoadedKeys;
 use crate::request::body::read_bounded;
 use crate::request::error::ApiError;
 use crate::request::limits::MAX_BODY_BYTES;
@@ -364,58 +367,33 @@ async fn lfs_batch(
     // Links point back at the host the client used (behind a proxy, its `Forwarded` /
     // `X-Forwarded-Host`). A client can only misdirect its own links, which carry its own
     // credentials' worth of access anyway.
-    let info = ctx.req.connection_info();
-    let base = format!("{}://{}", info.scheme(), info.host());
-    let now = Utc::now();
-    let keys = ctx.state.keys.live.current();
-    let sign = |action, oid: &Oid, size| {
-        let jwt = link::issue(
-            &keys.signer,
-            &Link {
-                action,
-                principal: &principal,
-                repo: &project.path,
-                oid,
-                size,
-            },
-            now,
-        )
-        .map_err(|e| {
-            log::error!("signing an LFS link failed: {e}");
-            GitError::Unavailable
-        })?;
-        let href = format!(
-            "{base}/{}.git/info/lfs/objects/{}",
-            project.path,
-            oid.as_str()
-        );
-        Ok::<_, GitError>((href, format!("{} {jwt}", link::SCHEME)))
+    let base = {
+        let info = ctx.req.connection_info();
+        format!("{}://{}", info.scheme(), info.host())
     };
-    let mut answers = Vec::with_capacity(objects.len());
-    for requested in objects {
-        let lookup = match lfs::requested_oid(&requested) {
-            None => None,
-            Some(oid) => {
-                let stored = object_size(&ctx.repos, &project.path, &oid);
-                Some(match (op, stored) {
-                    (GitOperation::Read, None) => Lookup::Missing,
-                    (GitOperation::Read, Some(size)) => {
-                        let (href, auth) = sign(LinkAction::Download, &oid, None)?;
-                        Lookup::Found { size, href, auth }
-                    }
-                    (GitOperation::Write, Some(size)) if size == requested.size => Lookup::Present,
-                    (GitOperation::Write, _) if requested.size > upload::MAX_OBJECT_BYTES => {
-                        Lookup::TooLarge
-                    }
-                    (GitOperation::Write, _) => {
-                        let (href, auth) = sign(LinkAction::Upload, &oid, Some(requested.size))?;
-                        Lookup::Upload { href, auth }
-                    }
-                })
-            }
-        };
-        answers.push(lfs::answer_object(requested, lookup));
-    }
+    let signer = match principal {
+        Principal::Anonymous => Signer::Anonymous,
+        _ => Signer::Authenticated,
+    };
+    let batch = BatchJob {
+        base,
+        keys: ctx.state.keys.live.current(),
+        repos: ctx.repos.clone(),
+        principal,
+        project: project.path.clone(),
+        op,
+        objects,
+    };
+    let answers = ctx
+        .state
+        .reads
+        .pool()
+        .signing(signer, move || batch.answer())
+        .await
+        .map_err(|e| {
+            log::error!("an LFS batch did not finish: {e}");
+            GitError::Unavailable
+        })??;
     let answer = lfs::BatchResponse {
         transfer: "basic",
         objects: answers,
@@ -426,6 +404,81 @@ async fn lfs_batch(
         GitError::Unavailable
     })?;
     Ok(HttpResponse::Ok().content_type(lfs::MEDIA_TYPE).body(body))
+}
+
+/// An LFS batch to answer off the async workers: a stat and, for most objects, a signature
+/// each (see [`crate::blocking::BlockingPool::signing`]).
+struct BatchJob {
+    base: String,
+    keys: Arc<LoadedKeys>,
+    repos: Repositories,
+    principal: Principal,
+    project: NamespacePath,
+    op: GitOperation,
+    objects: Vec<lfs::RequestObject>,
+}
+
+impl BatchJob {
+    fn answer(self) -> Result<Vec<lfs::ResponseObject>, GitError> {
+        let BatchJob {
+            base,
+            keys,
+            repos,
+            principal,
+            project,
+            op,
+            objects,
+        } = self;
+        let now = Utc::now();
+        let sign = |action, oid: &Oid, size| {
+            let jwt = link::issue(
+                &keys.signer,
+                &Link {
+                    action,
+                    principal: &principal,
+                    repo: &project,
+                    oid,
+                    size,
+                },
+                now,
+            )
+            .map_err(|e| {
+                log::error!("signing an LFS link failed: {e}");
+                GitError::Unavailable
+            })?;
+            let href = format!("{}/{}.git/info/lfs/objects/{}", base, project, oid.as_str());
+            Ok::<_, GitError>((href, format!("{} {jwt}", link::SCHEME)))
+        };
+        let mut answers = Vec::with_capacity(objects.len());
+        for requested in objects {
+            let lookup = match lfs::requested_oid(&requested) {
+                None => None,
+                Some(oid) => {
+                    let stored = object_size(&repos, &project, &oid);
+                    Some(match (op, stored) {
+                        (GitOperation::Read, None) => Lookup::Missing,
+                        (GitOperation::Read, Some(size)) => {
+                            let (href, auth) = sign(LinkAction::Download, &oid, None)?;
+                            Lookup::Found { size, href, auth }
+                        }
+                        (GitOperation::Write, Some(size)) if size == requested.size => {
+                            Lookup::Present
+                        }
+                        (GitOperation::Write, _) if requested.size > upload::MAX_OBJECT_BYTES => {
+                            Lookup::TooLarge
+                        }
+                        (GitOperation::Write, _) => {
+                            let (href, auth) =
+                                sign(LinkAction::Upload, &oid, Some(requested.size))?;
+                            Lookup::Upload { href, auth }
+                        }
+                    })
+                }
+            };
+            answers.push(lfs::answer_object(requested, lookup));
+        }
+        Ok(answers)
+    }
 }
 
 /// Size of a stored LFS object, if it is there.
