@@ -123,7 +123,9 @@ pub fn parse(tail: &str) -> Result<Route, PackageError> {
 }
 
 fn validate_tag(tag: &str) -> Result<(), PackageError> {
-    let ok = !tag.is_empty()
+    // A tag starts with a letter or digit: `.` and `..` (which cargo-fuzz found accepted)
+    // must never reach anything that treats the tag as a path segment.
+    let ok = tag.starts_with(|c: char| c.is_ascii_alphanumeric())
         && tag.len() <= 128
         && tag
             .bytes()
@@ -658,6 +660,11 @@ mod tests {
             "@acme/app/-/a/b/c.tgz",
             "app%00",
             "-/package/@acme%2fapp/dist-tags/1.0.0",
+            // found by cargo-fuzz (fuzz/seeds/package_paths/dot-tag)
+            "-/package/c/dist-tags/.",
+            "-/package/c/dist-tags/..",
+            "-/package/c/dist-tags/%2e%2e",
+            "-/package/c/dist-tags/.hidden",
             "%ff",
             "a\\b",
         ] {
@@ -669,11 +676,13 @@ mod tests {
         /// Whatever the path, parsing answers (never panics), and whatever it accepts names
         /// a package and file that cannot leave their directory.
         #[test]
-        fn any_path_parses_or_is_refused(tail in "(%2[eEfF]|[@./a-z0-9_~%-]|-/|/-rev/){0,40}") {
+        fn any_path_parses_or_is_refused(
+            tail in "(-/package/)?(%2[eEfF]|[@./a-z0-9_~%-]|-/|/-rev/|/dist-tags/){0,40}"
+        ) {
             if let Ok(route) = parse(&tail) {
                 let (package, file) = match route {
                     Route::Package(p) | Route::Revision(p) | Route::Tags(p) => (p, None),
-                    Route::Tag { package, .. } => (package, None),
+                    Route::Tag { package, tag } => (package, Some(tag)),
                     Route::Tarball { package, file } | Route::TarballRevision { package, file } => {
                         (package, Some(file))
                     }
@@ -681,7 +690,7 @@ mod tests {
                 proptest::prop_assert!(!package.contains(".."));
                 proptest::prop_assert!(package.matches('/').count() <= 1);
                 if let Some(f) = file {
-                    proptest::prop_assert!(!f.contains('/') && !f.contains(".."));
+                    proptest::prop_assert!(!f.contains('/') && !f.contains("..") && f != ".");
                 }
             }
         }
