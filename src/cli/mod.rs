@@ -3,6 +3,7 @@
 //! touches the database.
 
 mod audit;
+mod backup;
 mod ci;
 mod error;
 mod keys;
@@ -71,6 +72,9 @@ enum Command {
     Ci(ci::CiCommand),
     /// Show the audit log
     Audit(audit::AuditArgs),
+    /// Write a consistent copy of the database and the keys to a new directory while
+    /// servers run (SQLite; back PostgreSQL up with pg_dump)
+    Backup(backup::BackupArgs),
 }
 
 /// What every command needs, resolved once.
@@ -171,6 +175,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::User(cmd) => users::run(&ctx, cmd),
         Command::Ci(cmd) => ci::run(&ctx, cmd),
         Command::Audit(args) => audit::run(&ctx, args),
+        Command::Backup(args) => backup::run(&ctx, args),
     }
 }
 

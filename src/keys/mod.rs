@@ -202,6 +202,16 @@ impl KeyStore {
         &self,
         change: impl FnOnce(&Self, &mut Vec<KeyMeta>) -> Result<T, KeyError>,
     ) -> Result<T, KeyError> {
+        self.locked(|me| {
+            let mut keys = me.list()?;
+            let out = change(me, &mut keys)?;
+            me.save(&keys)?;
+            Ok(out)
+        })
+    }
+
+    /// Runs `work` holding the directory's exclusive lock (released when the file closes).
+    fn locked<T>(&self, work: impl FnOnce(&Self) -> Result<T, KeyError>) -> Result<T, KeyError> {
         fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
         let lock = fs::OpenOptions::new()
             .create(true)
@@ -210,10 +220,43 @@ impl KeyStore {
             .open(self.dir.join(LOCK))
             .map_err(|e| self.io(e))?;
         lock.lock().map_err(|e| self.io(e))?;
-        let mut keys = self.list()?;
-        let out = change(self, &mut keys)?;
-        self.save(&keys)?;
-        Ok(out)
+        work(self)
+    }
+
+    /// Copies the manifest and every key file it names into `to` (a new directory), under
+    /// the directory's lock, so a rotation running meanwhile cannot leave a manifest naming
+    /// a key the copy lacks. Private keys keep mode 0600.
+    pub fn copy_to(&self, to: &Path) -> Result<usize, KeyError> {
+        let target = KeyStore::new(to);
+        fs::create_dir_all(to).map_err(|e| target.io(e))?;
+        self.locked(|me| {
+            let keys = me.list()?;
+            for key in &keys {
+                let private = match fs::read(me.key_path(&key.kid)) {
+                    Ok(private) => private,
+                    // A retired key's files may have been cleaned up by hand.
+                    Err(e)
+                        if key.state == KeyState::Retired
+                            && e.kind() == std::io::ErrorKind::NotFound =>
+                    {
+                        continue
+                    }
+                    Err(e) => return Err(me.io(e)),
+                };
+                let mut file = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(target.key_path(&key.kid))
+                    .map_err(|e| target.io(e))?;
+                file.write_all(&private).map_err(|e| target.io(e))?;
+                file.sync_all().map_err(|e| target.io(e))?;
+                fs::copy(me.cert_path(&key.kid), target.cert_path(&key.kid))
+                    .map_err(|e| target.io(e))?;
+            }
+            target.save(&keys)?;
+            Ok(keys.len())
+        })
     }
 
     /// The active key's metadata, if there is one.

@@ -75,6 +75,14 @@ pub struct Opened {
     pub memory: Arc<dyn RealmReads>,
 }
 
+/// Writes a consistent copy of the database at `url` to the new file `to` while servers
+/// keep running. SQLite only: a PostgreSQL database is backed up with `pg_dump`.
+pub fn backup(url: &DatabaseUrl, to: &Path) -> Result<(), OpenError> {
+    match url {
+        DatabaseUrl::Sqlite(file) => Ok(sqlite::SqliteStore::open(file, 1)?.backup(to)?),
+    }
+}
+
 /// Opens (creating and migrating if needed) the database at `url` with room for
 /// `connections` calls at once.
 pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {

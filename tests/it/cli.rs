@@ -1183,3 +1183,73 @@ fn key_ids_starting_with_a_hyphen_are_kids_not_flags() {
         assert!(err.contains("no key with kid -Dn5abc"), "{cmd}: {err}");
     }
 }
+
+/// SPEC §5 `backup DIR`: taken while the server runs and writes, the copy starts a server
+/// that accepts a token made just before the backup, refuses one made after it, and
+/// publishes the same keys. A non-empty directory or a missing database is refused.
+#[test]
+fn backup_while_serving_restores_tokens_and_keys() {
+    use common::http::{answer, basic};
+    let env = common::env_with_projects();
+    let server = env.serve(&[]);
+    let before = env.token(&["--project", "acme/app"], "read_registry", &[]);
+    // Writes go on while the backup runs: it must still be one consistent snapshot.
+    let writing = std::thread::scope(|scope| {
+        let writer = scope.spawn(|| {
+            for i in 0..20 {
+                env.cli_ok(&["group", "create", &format!("busy{i}")]);
+            }
+        });
+        let dir = env.path("backup");
+        let out = env.cli_ok(&["backup", dir.to_str().expect("utf-8 path")]);
+        writer.join().expect("writer");
+        out
+    });
+    assert!(writing.contains("backed up"), "{writing}");
+    let after = env.token(&["--project", "acme/app"], "read_registry", &[]);
+    drop(server);
+
+    let backup = env.path("backup");
+    let err = refused(&env, &["backup", backup.to_str().expect("utf-8 path")]);
+    assert!(err.contains("not empty"), "{err}");
+    assert_one_line(&["backup"], &err);
+    let empty = Env::new();
+    let err = refused(&empty, &["backup", empty.path("b").to_str().expect("path")]);
+    assert!(err.contains("no database"), "{err}");
+    assert!(
+        !empty.data_dir().join("wvs.db").exists(),
+        "a backup created a database"
+    );
+
+    // Restore as README says: the file into a data dir, the keys into a keys dir.
+    let restored = Env::new();
+    std::fs::create_dir_all(restored.data_dir()).expect("data dir");
+    std::fs::copy(backup.join("wvs.db"), restored.data_dir().join("wvs.db")).expect("db");
+    let status = Command::new("cp")
+        .args(["-rp"])
+        .arg(backup.join("keys"))
+        .arg(restored.keys_dir())
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    assert_eq!(
+        restored.cli_ok(&["keys", "bundle"]),
+        env.cli_ok(&["keys", "bundle"])
+    );
+    let server = restored.serve(&[]);
+    let url = format!(
+        "{}/jwt/auth?service=container_registry&scope=repository:acme/app:pull",
+        server.url
+    );
+    let status = |t: &common::Token| {
+        answer(
+            common::http::agent()
+                .get(&url)
+                .set("Authorization", &basic(&t.username, &t.secret))
+                .call(),
+        )
+        .status
+    };
+    assert_eq!(status(&before), 200, "a token made before the backup");
+    assert_eq!(status(&after), 401, "a token made after the backup");
+}
