@@ -25,15 +25,14 @@ pub fn run(ctx: &Context, args: BackupArgs) -> Result<(), Error> {
         )));
     }
     ensure_empty(&args.dir)?;
-    let database = args.dir.join(DATABASE_FILE);
-    crate::store::backup(&ctx.database, &database)?;
+    crate::store::backup(&ctx.database, &args.dir.join(DATABASE_FILE))?;
     let keys = ctx.keys().copy_to(&args.dir.join("keys"))?;
     println!(
-        "backed up {} and {keys} keys to {}; restore with --database-url sqlite://{} --keys-dir {}",
+        "backed up {} and {keys} keys to {}; to restore, stop the server and copy {} into the \
+         data dir and keys/ into the keys dir (README: Backup and restore)",
         file.display(),
         args.dir.display(),
-        database.display(),
-        args.dir.join("keys").display()
+        DATABASE_FILE,
     );
     Ok(())
 }
