@@ -165,6 +165,16 @@ impl KeyStore {
         self.dir.join(format!("{kid}.key.pem"))
     }
 
+    /// A new private key file, readable by its owner only from the first byte.
+    fn create_private(&self, kid: &str) -> Result<fs::File, KeyError> {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(self.key_path(kid))
+            .map_err(|e| self.io(e))
+    }
+
     fn cert_path(&self, kid: &str) -> PathBuf {
         self.dir.join(format!("{kid}.crt.pem"))
     }
@@ -243,12 +253,7 @@ impl KeyStore {
                     }
                     Err(e) => return Err(me.io(e)),
                 };
-                let mut file = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(target.key_path(&key.kid))
-                    .map_err(|e| target.io(e))?;
+                let mut file = target.create_private(&key.kid)?;
                 file.write_all(&private).map_err(|e| target.io(e))?;
                 file.sync_all().map_err(|e| target.io(e))?;
                 fs::copy(me.cert_path(&key.kid), target.cert_path(&key.kid))
@@ -352,12 +357,7 @@ impl KeyStore {
         fs::create_dir_all(&self.dir).map_err(|e| self.io(e))?;
         let material = KeyMaterial::generate(alg)?;
         let kid = material.kid.clone();
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(self.key_path(&kid))
-            .map_err(|e| self.io(e))?;
+        let mut file = self.create_private(&kid)?;
         file.write_all(material.private_pem.as_bytes())
             .map_err(|e| self.io(e))?;
         fs::write(self.cert_path(&kid), material.cert_pem.as_bytes()).map_err(|e| self.io(e))?;
