@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::throttle::ThrottleConfig;
 use crate::keys::rsa_kernel::RsaKernel;
 use crate::keys::SigningAlg;
+use crate::logging::LogFormat;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
 pub const DEFAULT_ISSUER: &str = "wvs-auth";
@@ -131,6 +132,16 @@ pub struct ServeSettings {
     /// them all
     #[arg(long, env = "WVS_AUTH_AUDIT_RETENTION_DAYS", value_name = "DAYS")]
     pub audit_retention_days: Option<u32>,
+    /// PEM certificate chain (leaf first) to serve HTTPS with, h2 and HTTP/1.1; needs
+    /// --tls-key. Both files are read again when they change (certbot, cert-manager)
+    #[arg(long, env = "WVS_AUTH_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert
+    #[arg(long, env = "WVS_AUTH_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Log lines as text or as one JSON object per line [default: text]
+    #[arg(long, env = "WVS_AUTH_LOG_FORMAT", value_enum, ignore_case = true)]
+    pub log_format: Option<LogFormat>,
 }
 
 /// The `--config` TOML file: any setting of [`GlobalSettings`] or [`ServeSettings`] by its
@@ -232,6 +243,16 @@ pub struct ServeConfig {
     pub max_requests_per_client: usize,
     /// Audit events older than this are deleted; `None` keeps them.
     pub audit_retention: Option<chrono::Duration>,
+    /// HTTPS instead of plain HTTP on `listen`.
+    pub tls: Option<TlsFiles>,
+    pub log_format: LogFormat,
+}
+
+/// The certificate chain and key `serve` speaks TLS with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl ServeConfig {
@@ -300,6 +321,15 @@ impl ServeConfig {
                 "usage flush interval {usage_flush_ms} ms must be between 10 and 600000"
             )));
         }
+        let tls = match (s.tls_cert, s.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError(
+                    "--tls-cert and --tls-key go together: give both or neither".into(),
+                ))
+            }
+        };
         Ok(Self {
             listen: s.listen.unwrap_or_else(|| DEFAULT_LISTEN.into()),
             issuer: s.issuer.unwrap_or_else(|| DEFAULT_ISSUER.into()),
@@ -329,6 +359,8 @@ impl ServeConfig {
                 .audit_retention_days
                 .filter(|d| *d > 0)
                 .map(|d| chrono::Duration::days(i64::from(d))),
+            tls,
+            log_format: s.log_format.unwrap_or_default(),
         })
     }
 }

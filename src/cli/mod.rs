@@ -20,6 +20,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::{GlobalSettings, SettingsFile};
 use crate::domain::store::Store;
+use crate::logging::LogFormat;
 use crate::manage::Managers;
 use crate::store::DatabaseUrl;
 pub use error::Error;
@@ -43,7 +44,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the token server (creates the database and keys if missing)
-    Serve(crate::config::ServeSettings),
+    Serve(Box<crate::config::ServeSettings>),
     /// Manage signing keys
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -107,14 +108,6 @@ pub fn run() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => return usage_error(e),
     };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(
-        if matches!(cli.command, Command::Serve(_)) {
-            "info"
-        } else {
-            "warn"
-        },
-    ))
-    .init();
     match execute(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -149,6 +142,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
 fn execute(cli: Cli) -> Result<(), Error> {
     let file = SettingsFile::load(cli.config.as_deref())?;
     let global = file.overlay(&cli.global)?;
+    // `serve` logs its access lines at info, in the format it is given; other commands
+    // print their answer and log only what went wrong.
+    match &cli.command {
+        Command::Serve(args) => {
+            crate::logging::init(file.overlay(args)?.log_format.unwrap_or_default(), "info")
+        }
+        _ => crate::logging::init(LogFormat::Text, "warn"),
+    }
     let data_dir = global.data_dir.unwrap_or_else(|| "data".into());
     let database = match &global.database_url {
         Some(url) => DatabaseUrl::parse(url)?,
@@ -161,7 +162,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         file,
     };
     match cli.command {
-        Command::Serve(args) => serve::run(&ctx, args),
+        Command::Serve(args) => serve::run(&ctx, *args),
         Command::Keys(cmd) => keys::run(&ctx, cmd),
         Command::RsaKernelProbe { millis, threads } => {
             let line =

@@ -6,6 +6,7 @@ use super::{Context, Error};
 use crate::app::AppState;
 use crate::blocking::BlockingPool;
 use crate::config::{ServeConfig, ServeSettings};
+use crate::http::tls::CertificateFiles;
 use crate::keys::rsa_kernel;
 use crate::keys::LiveKeys;
 
@@ -31,6 +32,21 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
     // Bind next: a bad or busy address fails before anything is created on disk.
     let listener = std::net::TcpListener::bind(&config.listen)
         .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", config.listen)))?;
+    // The certificate next, for the same reason: a bad pair fails here, one line.
+    let tls = match &config.tls {
+        Some(files) => {
+            let certs = Arc::new(
+                CertificateFiles::open(files.clone()).map_err(|e| Error::Config(e.to_string()))?,
+            );
+            Some(
+                certs
+                    .server_config()
+                    .map_err(|e| Error::Config(e.to_string()))?,
+            )
+        }
+        None => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // Storage calls run on the blocking pool: as many at once as there are connections,
     // one left for the background usage writer.
     let storage_slots = 2 * config.workers + 2;
@@ -62,7 +78,7 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
     }
     let keys = Arc::new(LiveKeys::open(keys)?);
     log::info!(
-        "signing with key {} as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {}",
+        "signing with key {} as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {scheme}://{}",
         keys.current().signer.kid(),
         config.issuer,
         config.services,
@@ -91,6 +107,7 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
         state.clone(),
         listener,
         config.workers,
+        tls,
     ));
     state.usage.flush(state.store.as_ref());
     result.map_err(|e| Error::Config(format!("cannot serve on {}: {e}", config.listen)))

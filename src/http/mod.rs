@@ -11,6 +11,8 @@ use crate::realms::dependency_proxy::CacheClient;
 use crate::request::error::ApiError;
 use crate::request::limits;
 
+pub mod tls;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::realms::registry::configure)
         .route("/-/health", web::get().to(health))
@@ -50,17 +52,19 @@ async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .body(state.keys.live.current().jwks.clone())
 }
 
-/// Runs the server on an already bound listener until it is stopped.
+/// Runs the server on an already bound listener until it is stopped: HTTPS with the
+/// certificate `tls` follows, plain HTTP without.
 pub async fn run(
     state: Arc<AppState>,
     listener: std::net::TcpListener,
     workers: usize,
+    tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<()> {
     let limits = web::Data::from(state.limits.clone());
     let state = web::Data::from(state);
     let max_connections = connections_per_worker(open_file_limit(), workers);
     log::debug!("at most {max_connections} connections per worker");
-    HttpServer::new(move || {
+    let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(limits.clone())
@@ -77,10 +81,12 @@ pub async fn run(
     .tcp_nodelay(true)
     // SIGTERM (and SIGINT) stop accepting at once and give requests in flight — a clone, an
     // LFS or package download streaming — this long to finish before the workers stop.
-    .shutdown_timeout(30)
-    .listen(listener)?
-    .run()
-    .await
+    .shutdown_timeout(30);
+    let server = match tls {
+        Some(config) => server.listen_rustls_0_23(listener, config)?,
+        None => server.listen(listener)?,
+    };
+    server.run().await
 }
 
 /// Raises the soft limit on open files to the hard one (a process may always do so) and

@@ -5,9 +5,8 @@
 //! token path therefore stats `keys.json` at most once a second and swaps in a freshly
 //! loaded signer when it changed; a reload that fails keeps the previous keys and logs why.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use std::collections::HashMap;
 
@@ -15,9 +14,10 @@ use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
 use super::{JwtSigner, KeyError, KeyStore, SigningAlg};
+use crate::poll::Interval;
 
-/// How often the manifest is looked at, in milliseconds.
-const CHECK_EVERY_MS: u64 = 1000;
+/// How often the manifest is looked at.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// One consistent generation of keys.
 pub struct LoadedKeys {
@@ -33,8 +33,7 @@ pub struct LoadedKeys {
 pub struct LiveKeys {
     store: KeyStore,
     loaded: ArcSwap<LoadedKeys>,
-    started: Instant,
-    next_check_ms: AtomicU64,
+    check: Interval,
 }
 
 impl LiveKeys {
@@ -43,8 +42,7 @@ impl LiveKeys {
         Ok(Self {
             store,
             loaded: ArcSwap::from_pointee(loaded),
-            started: Instant::now(),
-            next_check_ms: AtomicU64::new(CHECK_EVERY_MS),
+            check: Interval::new(CHECK_EVERY),
         })
     }
 
@@ -55,20 +53,8 @@ impl LiveKeys {
     }
 
     fn refresh_if_due(&self) {
-        let now = self.started.elapsed().as_millis() as u64;
-        let due = self.next_check_ms.load(Ordering::Relaxed);
         // One request per interval does the check; the others go on with what is loaded.
-        if now < due
-            || self
-                .next_check_ms
-                .compare_exchange(
-                    due,
-                    now + CHECK_EVERY_MS,
-                    Ordering::Relaxed,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
+        if !self.check.due() {
             return;
         }
         if self.store.manifest_stamp() == self.loaded.load().stamp {
@@ -143,9 +129,12 @@ mod tests {
 
         let second = store.rotate(SigningAlg::Es256).expect("rotate");
         store.activate(&second.kid).expect("activate");
-        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
         while live.current().signer.kid() != second.kid {
-            assert!(Instant::now() < deadline, "activation not picked up");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "activation not picked up"
+            );
             std::thread::sleep(std::time::Duration::from_millis(100));
         }
         let jwks: serde_json::Value =

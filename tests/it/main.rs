@@ -19,6 +19,7 @@ mod packages_npm;
 mod packages_pypi;
 mod registry_e2e;
 mod rsa_kernel;
+mod tls;
 mod token_endpoint;
 mod users_registry;
 mod users_registry_e2e;

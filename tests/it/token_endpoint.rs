@@ -1424,6 +1424,62 @@ fn every_token_request_is_logged_once() {
     );
 }
 
+/// `--log-format json` (SPEC §5): every line is one JSON object; a token request's line has
+/// the text line's fields, typed (numbers as numbers, scope lists as arrays).
+#[test]
+fn json_log_lines_carry_the_access_fields() {
+    let env = env_with_projects();
+    let t = project_token(&env, "acme/app", "read_registry");
+    let server = env.serve(&["--log-format", "json"]);
+    let ok = ask(&server, Some(&creds(&t)), &["repository:acme/app:pull"]);
+    let refused = ask(&server, Some(&basic(&t.username, "wvsdt-wrong")), &[]);
+    assert_eq!((ok.status, refused.status), (200, 401));
+    let log_path = env.path(&format!("serve-{}.log", server.port));
+    // The access line is written after the answer: wait for the second one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let lines: Vec<Value> = loop {
+        let log = std::fs::read_to_string(&log_path).expect("serve log");
+        let parsed: Vec<Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+            .collect();
+        let tokens = parsed.iter().filter(|v| v["event"] == "token").count();
+        if tokens == 2 || Instant::now() > deadline {
+            break parsed;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!lines.iter().any(|l| l.to_string().contains(&t.secret)));
+    for line in &lines {
+        assert!(
+            line["time"].is_string() && line["level"].is_string(),
+            "{line}"
+        );
+        assert!(
+            line["message"].is_string() || line["event"].is_string(),
+            "{line}"
+        );
+    }
+    let tokens: Vec<&Value> = lines.iter().filter(|v| v["event"] == "token").collect();
+    assert_eq!(tokens.len(), 2, "{lines:#?}");
+    let first = tokens[0];
+    assert_eq!(first["target"], "wvs_auth::access");
+    assert_eq!(first["ip"], "127.0.0.1");
+    assert_eq!(first["user"], t.username.as_str());
+    assert_eq!(first["service"], SVC);
+    assert_eq!(first["asked"], json!(["repository:acme/app:pull"]));
+    assert_eq!(first["granted"], json!(["repository:acme/app:pull"]));
+    assert_eq!(first["status"], 200);
+    assert_eq!(first["result"], "ok");
+    assert!(first["latency_us"].is_u64(), "{first}");
+    assert_eq!(tokens[1]["status"], 401);
+    assert_ne!(tokens[1]["result"], "ok");
+    // The start-up lines are JSON too.
+    assert!(lines.iter().any(|l| l["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("listening on http://"))));
+}
+
 /// Behind a trusted reverse proxy, throttling keys on the forwarded client, so one bad
 /// client does not lock out everyone behind the same proxy; an untrusted peer's
 /// `X-Forwarded-For` is ignored.

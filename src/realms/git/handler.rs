@@ -31,6 +31,7 @@ use crate::domain::path::NamespacePath;
 use crate::domain::principal::Principal;
 use crate::domain::store::StoreError;
 use crate::keys::LoadedKeys;
+use crate::logging::AccessLine;
 use crate::request::body::read_bounded;
 use crate::request::error::ApiError;
 use crate::request::limits::MAX_BODY_BYTES;
@@ -75,15 +76,14 @@ pub async fn dispatch(
         }
     };
     if !response.status().is_client_error() || refusals::log_refusal(peer) {
-        log::info!(
-            "git ip={} user={:?} repo={} endpoint={} status={} latency_us={}",
-            ctx.ip,
-            ctx.user,
-            route.repo,
-            route.endpoint.name(),
-            response.status().as_u16(),
-            started.elapsed().as_micros()
-        );
+        AccessLine::new("git")
+            .bare("ip", &ctx.ip)
+            .quoted("user", &ctx.user)
+            .bare("repo", &route.repo)
+            .bare("endpoint", route.endpoint.name())
+            .number("status", u64::from(response.status().as_u16()))
+            .number("latency_us", started.elapsed().as_micros() as u64)
+            .emit();
     }
     response
 }

@@ -21,6 +21,7 @@ use crate::domain::authn::{Credentials, Presented};
 use crate::domain::dependency_proxy::ProxyRefusal;
 use crate::domain::scope::{parse_all, ResourceScope};
 use crate::keys::issue::{Access, Bearer, IssuedToken};
+use crate::logging::{AccessLine, ACCESS_TARGET};
 use crate::realms::dependency_proxy::{self, ProxyGrantError};
 use crate::request::body::read_bounded;
 use crate::request::error::ApiError;
@@ -313,7 +314,7 @@ fn log_request(
     result: &Result<HttpResponse, ApiError>,
     started: Instant,
 ) {
-    if !log::log_enabled!(log::Level::Info) {
+    if !log::log_enabled!(target: ACCESS_TARGET, log::Level::Info) {
         return;
     }
     let asked: Vec<String> = t.asked.iter().map(ToString::to_string).collect();
@@ -334,16 +335,16 @@ fn log_request(
         (None, Err(e)) => e.to_string(),
         (None, Ok(_)) => "ok".to_string(),
     };
-    log::info!(
-        "token ip={} user={:?} service={:?} asked={:?} granted={:?} status={status} result={:?} latency_us={}",
-        peer.map(|p| p.to_string()).unwrap_or_default(),
-        t.user,
-        t.service,
-        asked,
-        granted,
-        reason,
-        started.elapsed().as_micros()
-    );
+    AccessLine::new("token")
+        .bare("ip", peer.map(|p| p.to_string()).unwrap_or_default())
+        .quoted("user", &t.user)
+        .quoted("service", &t.service)
+        .list("asked", asked)
+        .list("granted", granted)
+        .number("status", u64::from(status))
+        .quoted("result", &reason)
+        .number("latency_us", started.elapsed().as_micros() as u64)
+        .emit();
 }
 
 #[cfg(test)]

@@ -185,6 +185,14 @@ impl Env {
 
     /// Starts `serve` on a free port (behind `wrapper`, if any) and waits until healthy.
     pub fn serve_with(&self, wrapper: &[&str], extra: &[&str]) -> Server {
+        let server = self.spawn_serve(wrapper, extra);
+        wait_ready(&format!("{}/-/health", server.url), Duration::from_secs(20));
+        server
+    }
+
+    /// Starts `serve` on a free port and returns at once; `url` is `http://…` (a test of
+    /// HTTPS replaces the scheme and waits itself).
+    pub fn spawn_serve(&self, wrapper: &[&str], extra: &[&str]) -> Server {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let log = std::fs::File::create(self.path(&format!("serve-{port}.log"))).expect("log");
@@ -208,13 +216,11 @@ impl Env {
             .stderr(log)
             .spawn()
             .expect("spawn serve");
-        let server = Server {
+        Server {
             child,
             url: format!("http://{listen}"),
             port,
-        };
-        wait_ready(&format!("{}/-/health", server.url), Duration::from_secs(20));
-        server
+        }
     }
 }
 

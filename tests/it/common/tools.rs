@@ -223,6 +223,8 @@ impl Drop for Docker {
 /// /etc/containers or the user's home decides the outcome.
 pub struct Skopeo {
     home: PathBuf,
+    /// Extra environment, e.g. `SSL_CERT_FILE` for a realm served over HTTPS.
+    env: Vec<(String, String)>,
 }
 
 impl Skopeo {
@@ -236,7 +238,16 @@ impl Skopeo {
         .expect("policy");
         std::fs::write(home.join("registries.conf"), "").expect("registries.conf");
         std::fs::write(home.join("auth.json"), "{}").expect("auth.json");
-        Self { home }
+        Self {
+            home,
+            env: Vec::new(),
+        }
+    }
+
+    /// The same skopeo with `key=value` in its environment.
+    pub fn with_env(mut self, key: &str, value: &str) -> Self {
+        self.env.push((key.to_string(), value.to_string()));
+        self
     }
 
     pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
@@ -253,6 +264,7 @@ impl Skopeo {
                 "CONTAINERS_REGISTRIES_CONF",
                 self.home.join("registries.conf"),
             )
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .output()
             .expect("run skopeo")
     }
@@ -487,17 +499,26 @@ impl RegistryProcess {
             .stderr(log)
             .spawn()
             .expect("spawn docker-registry");
+        // A registry given a certificate serves HTTPS only: ready once it accepts.
+        let tls = env
+            .iter()
+            .any(|(k, _)| *k == "REGISTRY_HTTP_TLS_CERTIFICATE");
         let mut process = Server {
             child,
-            url: format!("http://{host}"),
+            url: format!("{}://{host}", if tls { "https" } else { "http" }),
             port,
         };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            let answer = ureq::get(&format!("{}/", process.url))
-                .timeout(Duration::from_millis(500))
-                .call();
-            if matches!(&answer, Ok(r) if r.status() == 200) {
+            let ready = if tls {
+                std::net::TcpStream::connect(&host).is_ok()
+            } else {
+                let answer = ureq::get(&format!("{}/", process.url))
+                    .timeout(Duration::from_millis(500))
+                    .call();
+                matches!(&answer, Ok(r) if r.status() == 200)
+            };
+            if ready {
                 break;
             }
             let exited = process.child.try_wait().expect("try_wait");
