@@ -468,6 +468,28 @@ mod tests {
     }
 
     #[test]
+    fn tls_files_go_together_and_log_format_reads_from_the_file() {
+        let file = file("tls_cert = \"/etc/wvs/cert.pem\"\nlog_format = \"json\"");
+        let half = resolve(ServeSettings::default(), &file).expect_err("cert without key");
+        assert!(half.0.contains("--tls-cert and --tls-key"), "{half}");
+        let flags = ServeSettings {
+            tls_key: Some("/etc/wvs/key.pem".into()),
+            ..Default::default()
+        };
+        let cfg = resolve(flags, &file).expect("resolve");
+        assert_eq!(
+            cfg.tls,
+            Some(TlsFiles {
+                cert: "/etc/wvs/cert.pem".into(),
+                key: "/etc/wvs/key.pem".into(),
+            })
+        );
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        let plain = resolve(ServeSettings::default(), &SettingsFile::default()).expect("resolve");
+        assert_eq!((plain.tls, plain.log_format), (None, LogFormat::Text));
+    }
+
+    #[test]
     fn global_settings_come_from_the_same_file() {
         let file = file("data_dir = \"/srv/wvs\"\ndatabase_url = \"sqlite:///srv/wvs/x.db\"\nlisten = \"0.0.0.0:1\"");
         let global = file.overlay(&GlobalSettings::default()).expect("global");
