@@ -9,6 +9,7 @@ mod abuse;
 mod api;
 mod cli;
 mod cli_users;
+mod compose_e2e;
 mod dependency_proxy_e2e;
 mod dependency_proxy_endpoint;
 mod git_e2e;

@@ -60,9 +60,14 @@ pub fn text(out: &Output) -> String {
 
 /// Runs `program args` under coreutils `timeout`, so a hung client cannot hang the suite.
 pub fn bounded(program: &str) -> Command {
+    bounded_for(COMMAND_LIMIT, program)
+}
+
+/// As [`bounded`], killed after `seconds` instead: for what legitimately takes longer than
+/// one client command (building an image, bringing a compose stack up).
+pub fn bounded_for(seconds: &str, program: &str) -> Command {
     let mut cmd = Command::new("timeout");
-    cmd.args(["-k", "5", COMMAND_LIMIT, program])
-        .stdin(Stdio::null());
+    cmd.args(["-k", "5", seconds, program]).stdin(Stdio::null());
     cmd
 }
 
