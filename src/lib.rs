@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod keys;
 pub mod manage;
+pub mod metrics;
 pub mod realms;
 pub mod request;
 pub mod store;
