@@ -349,3 +349,37 @@ fn counters_move_with_requests_and_promtool_accepts_the_text() {
     let (ok, printed) = promtool(&after.text);
     assert!(ok && printed.trim().is_empty(), "promtool: {printed}");
 }
+
+/// The README's alert rules are the rule file, which Prometheus loads, and each alert
+/// fires on the series it is written for (`promtool test rules`).
+#[test]
+fn the_readme_alerts_are_valid_rules_that_fire() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let rules = std::fs::read_to_string(root.join("docs/prometheus-alerts.yml")).expect("rules");
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    assert!(
+        readme.contains(&format!("```yaml\n{rules}```")),
+        "README's alerts differ from docs/prometheus-alerts.yml"
+    );
+    assert_eq!(rules.matches("- alert: ").count(), 5);
+    assert!(
+        have("promtool"),
+        "promtool is not on PATH; tests/run installs it"
+    );
+    for args in [
+        &["check", "rules", "prometheus-alerts.yml"][..],
+        &["test", "rules", "prometheus-alerts.test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(args)
+            .current_dir(root.join("docs"))
+            .output()
+            .expect("run promtool");
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
