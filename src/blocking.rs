@@ -15,8 +15,11 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::{oneshot, Semaphore};
+
+use crate::metrics::StorageTimers;
 
 /// The pool could not run the job (it panicked, or the runtime is shutting down).
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +49,8 @@ pub struct BlockingPool {
     hashing: mpsc::Sender<Job>,
     signing: Arc<Semaphore>,
     anonymous_signing: Arc<Semaphore>,
+    /// How long storage calls wait for a place and run, when the server counts it.
+    timers: Option<StorageTimers>,
 }
 
 /// Who a batch of signatures is for: anonymous work has a bound of its own.
@@ -84,7 +89,14 @@ impl BlockingPool {
             hashing: sender,
             signing: Arc::new(Semaphore::new(hashing.max(1))),
             anonymous_signing: Arc::new(Semaphore::new(1)),
+            timers: None,
         }
+    }
+
+    /// The same pool, timing its storage calls into `timers` (the metrics' histograms).
+    pub fn observed(mut self, timers: StorageTimers) -> Self {
+        self.timers = Some(timers);
+        self
     }
 
     /// Runs a batch of signatures (an LFS batch answer: up to a thousand RS256 links, about
@@ -106,7 +118,7 @@ impl BlockingPool {
             ),
             Signer::Authenticated => None,
         };
-        let done = run(self.signing.clone(), job).await;
+        let done = run(self.signing.clone(), None, job).await;
         drop(anonymous);
         done
     }
@@ -117,7 +129,7 @@ impl BlockingPool {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        run(self.storage.clone(), job)
+        run(self.storage.clone(), self.timers.clone(), job)
     }
 
     /// Runs a password hash or verification (with the storage reads it needs) on the
@@ -142,18 +154,34 @@ impl BlockingPool {
     }
 }
 
-async fn run<T, F>(bound: Arc<Semaphore>, job: F) -> Result<T, PoolError>
+/// Runs `job` on tokio's blocking threads once `bound` has a place; with `timers`, the wait
+/// for the place and the run are observed apart (a slow database and a saturated pool look
+/// different to an operator).
+async fn run<T, F>(
+    bound: Arc<Semaphore>,
+    timers: Option<StorageTimers>,
+    job: F,
+) -> Result<T, PoolError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    let queued = Instant::now();
     let permit = bound
         .acquire_owned()
         .await
         .map_err(|e| PoolError(e.to_string()))?;
+    if let Some(t) = &timers {
+        t.wait.observe(queued.elapsed().as_secs_f64());
+    }
     actix_web::rt::task::spawn_blocking(move || {
         let _permit = permit;
-        job()
+        let started = Instant::now();
+        let done = job();
+        if let Some(t) = timers {
+            t.call.observe(started.elapsed().as_secs_f64());
+        }
+        done
     })
     .await
     .map_err(|e| PoolError(e.to_string()))

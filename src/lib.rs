@@ -12,6 +12,7 @@ pub mod http;
 pub mod keys;
 pub mod logging;
 pub mod manage;
+pub mod metrics;
 pub mod poll;
 pub mod realms;
 pub mod request;

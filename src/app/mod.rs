@@ -23,6 +23,7 @@ use crate::keys::issue::TokenIssuer;
 use crate::keys::verify::JwtVerifier;
 use crate::keys::LiveKeys;
 use crate::manage::Managers;
+use crate::metrics::{Limit, Metrics, MetricsError};
 use crate::request::limits::RequestLimits;
 use crate::store::blobs::{BlobStore, FsBlobs};
 use crate::store::{Opened, Reads};
@@ -46,6 +47,8 @@ pub struct AppState {
     pub usage: Arc<UsageRecorder>,
     /// What every request passes before a handler (in flight per client, body idle).
     pub limits: Arc<RequestLimits>,
+    /// What `/-/metrics` reports; its handles are in the layers above too.
+    pub metrics: Arc<Metrics>,
 }
 
 /// The signing keys as the realms use them.
@@ -120,7 +123,12 @@ impl AppState {
         keys: Arc<LiveKeys>,
         data_dir: &Path,
         keys_dir: &Path,
-    ) -> Self {
+    ) -> Result<Self, MetricsError> {
+        let services = [config.services.clone(), config.proxy_services.clone()].concat();
+        let metrics = Arc::new(Metrics::new(&services)?);
+        watch_lookups(&metrics, opened)?;
+        watch_keys(&metrics, keys.clone())?;
+        let pool = pool.observed(metrics.storage_timers());
         let reads = Reads::new(opened, pool);
         let usage = Arc::new(UsageRecorder::default());
         usage.spawn_flusher(
@@ -133,6 +141,7 @@ impl AppState {
             Throttle::new(config.throttle),
             usage.clone(),
             config.trusted_proxies.clone(),
+            metrics.auth(),
         );
         let proxy = config
             .proxy_registry
@@ -144,7 +153,7 @@ impl AppState {
         let fs_blobs = FsBlobs::new(data_dir);
         fs_blobs.sweep_staging();
         let blobs: Arc<dyn BlobStore> = Arc::new(fs_blobs);
-        Self {
+        Ok(Self {
             store: opened.store.clone(),
             blobs: blobs.clone(),
             reads,
@@ -175,9 +184,11 @@ impl AppState {
                 config.body_idle_timeout,
                 config.max_requests_per_client,
                 config.trusted_proxies.clone(),
+                metrics.throttled_counter(Limit::RequestsInFlight),
             )),
             usage,
-        }
+            metrics,
+        })
     }
 
     /// Runs a handler's storage-bound part (sessions, the managers) on the blocking pool
@@ -196,4 +207,48 @@ impl AppState {
     pub fn issuer(&self) -> &str {
         &self.keys.issuer.issuer
     }
+}
+
+/// The lookup cache's counts, read at each scrape (the store keeps plain atomics).
+fn watch_lookups(metrics: &Metrics, opened: &Opened) -> Result<(), MetricsError> {
+    let stats = opened.lookups.clone();
+    metrics.pull_counters(
+        "wvs_auth_lookup_cache_requests_total",
+        "Token and project lookups of the token path by how they were answered: hit \
+         (memory), miss (database, then remembered if found), bypass (database: the \
+         database version could not be told).",
+        &["lookup", "result"],
+        move || {
+            stats
+                .snapshot()
+                .into_iter()
+                .map(|(lookup, result, n)| (vec![lookup.to_string(), result.to_string()], n))
+                .collect()
+        },
+    )
+}
+
+/// The keys this server signs with and publishes, as loaded now (they follow `keys
+/// activate` within a second): every server behind one registry should show the same kid.
+fn watch_keys(metrics: &Metrics, keys: Arc<LiveKeys>) -> Result<(), MetricsError> {
+    let published = keys.clone();
+    metrics.pull_gauges(
+        "wvs_auth_signing_keys_published",
+        "Keys published in the JWKS and the bundle (two during a rotation).",
+        &[],
+        move || vec![(Vec::new(), published.current().verifying.len() as f64)],
+    )?;
+    metrics.pull_gauges(
+        "wvs_auth_signing_key_info",
+        "Always 1; the key tokens are signed with now is its kid and alg label.",
+        &["kid", "alg"],
+        move || {
+            let loaded = keys.current();
+            let signer = &loaded.signer;
+            vec![(
+                vec![signer.kid().to_string(), signer.alg().name().to_string()],
+                1.0,
+            )]
+        },
+    )
 }

@@ -21,6 +21,7 @@ use crate::domain::audit::{AuditAction, NewAuditEvent};
 use crate::domain::authn::{authenticate, AuthnError, Presented, SecretKind, Stores};
 use crate::domain::principal::Principal;
 use crate::domain::store::{AuditLog, RealmReads, StoreError};
+use crate::metrics::AuthMetrics;
 use crate::request::client::{client_ip, client_key, loggable_username};
 use crate::request::refusals::{Sampler, Suppressed};
 use crate::store::Reads;
@@ -97,6 +98,8 @@ pub struct Authenticator {
     trusted_proxies: Vec<ipnet::IpNet>,
     /// The audit log's budget for failed authentications ([`AUDIT_BUDGET`]).
     audit_sampler: Sampler,
+    /// Refusals by surface and reason, and throttled attempts, for `/-/metrics`.
+    metrics: AuthMetrics,
 }
 
 /// Failed authentications audited one by one per minute: 30 per client (the throttle's
@@ -111,6 +114,7 @@ impl Authenticator {
         throttle: Throttle,
         usage: Arc<UsageRecorder>,
         trusted_proxies: Vec<ipnet::IpNet>,
+        metrics: AuthMetrics,
     ) -> Self {
         Self {
             reads,
@@ -118,6 +122,7 @@ impl Authenticator {
             throttle,
             usage,
             trusted_proxies,
+            metrics,
             audit_sampler: Sampler::new(
                 Duration::from_secs(60),
                 AUDIT_BUDGET.0,
@@ -157,8 +162,25 @@ impl Authenticator {
     }
 
     /// Checks the attempt. `account`, when the protocol carries one (Docker's `account=`),
-    /// must equal the username.
+    /// must equal the username. Refusals and throttled attempts are counted here, once for
+    /// every surface.
     pub async fn check(
+        &self,
+        attempt: &Attempt,
+        account: Option<&str>,
+    ) -> Result<Principal, AuthFailure> {
+        let checked = self.check_uncounted(attempt, account).await;
+        match &checked {
+            Err(AuthFailure::Refused(reason)) => {
+                self.metrics.refused(attempt.policy.surface.name(), reason)
+            }
+            Err(AuthFailure::Throttled(_)) => self.metrics.throttled(),
+            _ => {}
+        }
+        checked
+    }
+
+    async fn check_uncounted(
         &self,
         attempt: &Attempt,
         account: Option<&str>,

@@ -19,15 +19,22 @@ pub enum Surface {
     Packages,
 }
 
-impl fmt::Display for Surface {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Surface {
+    /// The name in logs, the audit log and the metrics' `surface` label.
+    pub fn name(self) -> &'static str {
+        match self {
             Surface::Registry => "registry",
             Surface::Git => "git",
             Surface::Api => "api",
             Surface::Pages => "pages",
             Surface::Packages => "packages",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Surface {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -120,4 +127,34 @@ impl Policy {
         anonymous: false,
         requirement: Requirement::None,
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Surface;
+
+    /// The metrics create every surface's failure series from their own list, which sits
+    /// below this module: it must name the same surfaces.
+    #[test]
+    fn the_metrics_know_every_surface() {
+        let all = [
+            Surface::Registry,
+            Surface::Git,
+            Surface::Api,
+            Surface::Pages,
+            Surface::Packages,
+        ];
+        // A new surface fails to compile here until it is added to `all` (and the metrics).
+        for s in all {
+            match s {
+                Surface::Registry
+                | Surface::Git
+                | Surface::Api
+                | Surface::Pages
+                | Surface::Packages => {}
+            }
+        }
+        let names: Vec<&str> = all.iter().map(|s| s.name()).collect();
+        assert_eq!(names, crate::metrics::SURFACES);
+    }
 }

@@ -5,6 +5,7 @@ use crate::domain::deploy_token::TokenError;
 use crate::domain::path::PathError;
 use crate::keys::KeyError;
 use crate::manage::ManageError;
+use crate::metrics::MetricsError;
 use crate::store::{OpenError, UrlError};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +24,8 @@ pub enum Error {
     Config(String),
     #[error(transparent)]
     Manage(#[from] ManageError),
+    #[error(transparent)]
+    Metrics(#[from] MetricsError),
 }
 
 impl From<ConfigError> for Error {

@@ -101,7 +101,7 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
         keys,
         &ctx.data_dir,
         &ctx.keys_dir,
-    ));
+    )?);
     crate::app::housekeeping::spawn(state.clone(), config.audit_retention);
     let result = actix_web::rt::System::new().block_on(crate::http::run(
         state.clone(),

@@ -1,10 +1,10 @@
 //! The HTTP server: the router that puts every surface under one listener, and the few
-//! routes that belong to no surface (`/-/health`, `/-/jwks`). Each surface owns its
-//! routes; this module only decides their order.
+//! routes that belong to no surface (`/-/health`, `/-/metrics`, `/-/jwks`). Each surface
+//! owns its routes; this module only decides their order.
 
 use std::sync::Arc;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer, ResponseError};
 
 use crate::app::AppState;
 use crate::realms::dependency_proxy::CacheClient;
@@ -16,6 +16,7 @@ pub mod tls;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(crate::realms::registry::configure)
         .route("/-/health", web::get().to(health))
+        .route("/-/metrics", web::get().to(metrics))
         // Package formats under `/api/v4/…/packages/`, before the management API's scope
         // would claim them.
         .configure(crate::realms::packages::configure)
@@ -45,6 +46,20 @@ async fn health(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     Ok(HttpResponse::Ok().json(serde_json::json!({ "status": "ok" })))
 }
 
+/// Unauthenticated like `/-/health`: counts only, no names (README, "Metrics").
+async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    match state.metrics.render() {
+        Ok(text) => HttpResponse::Ok()
+            .content_type(crate::metrics::CONTENT_TYPE)
+            .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+            .body(text),
+        Err(e) => {
+            log::error!("cannot render the metrics: {e}");
+            ApiError::Unavailable.error_response()
+        }
+    }
+}
+
 /// Served from the loaded key generation, which follows `keys rotate` within a second.
 async fn jwks(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok()
@@ -61,6 +76,7 @@ pub async fn run(
     tls: Option<rustls::ServerConfig>,
 ) -> std::io::Result<()> {
     let limits = web::Data::from(state.limits.clone());
+    let metrics = web::Data::from(state.metrics.clone());
     let state = web::Data::from(state);
     let max_connections = connections_per_worker(open_file_limit(), workers);
     log::debug!("at most {max_connections} connections per worker");
@@ -68,8 +84,13 @@ pub async fn run(
         App::new()
             .app_data(state.clone())
             .app_data(limits.clone())
+            .app_data(metrics.clone())
             .app_data(web::Data::new(CacheClient::new()))
             .wrap(actix_web::middleware::from_fn(limits::bound_requests))
+            // Outermost (wrapped last): the limits' own answers are counted too.
+            .wrap(actix_web::middleware::from_fn(
+                crate::metrics::http::observe,
+            ))
             .configure(configure)
     })
     .workers(workers)

@@ -19,6 +19,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, ResponseError};
 use futures_util::StreamExt;
 use ipnet::IpNet;
+use prometheus::IntCounter;
 
 use super::client::{client_ip, client_key};
 use super::error::ApiError;
@@ -38,6 +39,8 @@ pub struct RequestLimits {
     /// Only clients with a request in flight have an entry, so the table is never larger
     /// than the number of requests being served.
     in_flight: Arc<Mutex<HashMap<String, usize>>>,
+    /// Requests refused for having too many in flight (the metrics' `requests_in_flight`).
+    refused: IntCounter,
 }
 
 /// One request in flight for its client; leaving drops the count.
@@ -59,12 +62,18 @@ impl Drop for InFlight {
 }
 
 impl RequestLimits {
-    pub fn new(body_idle: Duration, per_client: usize, trusted_proxies: Vec<IpNet>) -> Self {
+    pub fn new(
+        body_idle: Duration,
+        per_client: usize,
+        trusted_proxies: Vec<IpNet>,
+        refused: IntCounter,
+    ) -> Self {
         Self {
             body_idle,
             per_client: per_client.max(1),
             trusted_proxies,
             in_flight: Arc::default(),
+            refused,
         }
     }
 
@@ -130,6 +139,7 @@ pub async fn bound_requests(
     };
     let client = client_ip(req.request(), &limits.trusted_proxies);
     let Some(_slot) = limits.enter(client) else {
+        limits.refused.inc();
         let response = ApiError::Busy(BUSY_RETRY_SECS).error_response();
         return Ok(req.into_response(response));
     };
@@ -142,9 +152,14 @@ pub async fn bound_requests(
 mod tests {
     use super::*;
 
+    fn limits(body_idle: Duration, per_client: usize) -> RequestLimits {
+        let refused = IntCounter::new("refused", "test").expect("counter");
+        RequestLimits::new(body_idle, per_client, Vec::new(), refused)
+    }
+
     #[test]
     fn each_client_gets_its_own_slots_and_gives_them_back() {
-        let limits = RequestLimits::new(Duration::from_secs(1), 2, Vec::new());
+        let limits = limits(Duration::from_secs(1), 2);
         let a: Option<IpAddr> = "10.0.0.1".parse().ok();
         let b: Option<IpAddr> = "10.0.0.2".parse().ok();
         let first = limits.enter(a).expect("first");
@@ -160,7 +175,7 @@ mod tests {
 
     #[test]
     fn one_ipv6_host_is_one_client() {
-        let limits = RequestLimits::new(Duration::from_secs(1), 1, Vec::new());
+        let limits = limits(Duration::from_secs(1), 1);
         let _held = limits.enter("2001:db8:1:2::1".parse().ok()).expect("first");
         assert!(limits.enter("2001:db8:1:2::ffff".parse().ok()).is_none());
         assert!(limits.enter("2001:db8:1:3::1".parse().ok()).is_some());
@@ -168,7 +183,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_stalled_body_ends_in_an_error_and_stays_ended() {
-        let limits = RequestLimits::new(Duration::from_millis(50), 1, Vec::new());
+        let limits = limits(Duration::from_millis(50), 1);
         let late = async {
             tokio::time::sleep(Duration::from_millis(300)).await;
             Ok(web::Bytes::from_static(b"late"))

@@ -16,9 +16,13 @@
 //! is the WAL-index header (`sqlite/wal_watch.rs`); a PostgreSQL backend brings its own.
 //! [`MemoryOnly`] is the same cache answering from memory alone, so a request whose reads
 //! are all remembered never leaves its async worker (`crate::store::Reads`).
+//!
+//! How lookups were answered is counted in [`LookupStats`] (plain atomics, read by the
+//! metrics at each scrape), so an operator sees whether the cache is doing its work.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::domain::deploy_token::DeployToken;
@@ -45,6 +49,46 @@ pub trait ChangeWatch: Send + Sync + 'static {
     fn version(&self) -> Option<Self::Version>;
 }
 
+/// How the remembered lookups were answered, by map.
+#[derive(Debug, Default)]
+pub struct LookupStats {
+    pub tokens: Outcomes,
+    pub projects: Outcomes,
+}
+
+/// One map's answers. Each lookup counts once, whether it was tried from memory on the async
+/// worker or on the blocking pool; a decision repeated on the pool (`Reads::run`) counts its
+/// lookups again.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    /// Answered from memory.
+    pub hit: AtomicU64,
+    /// Read from the database at a known version (and remembered if found).
+    pub miss: AtomicU64,
+    /// Read from the database because the version could not be told (a commit under way,
+    /// or no watch at all).
+    pub bypass: AtomicU64,
+}
+
+impl Outcomes {
+    fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl LookupStats {
+    /// `(lookup, result, count)` for every map and outcome.
+    pub fn snapshot(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let mut all = Vec::with_capacity(6);
+        for (lookup, o) in [("token", &self.tokens), ("project", &self.projects)] {
+            for (result, n) in [("hit", &o.hit), ("miss", &o.miss), ("bypass", &o.bypass)] {
+                all.push((lookup, result, n.load(Ordering::Relaxed)));
+            }
+        }
+        all
+    }
+}
+
 /// What was read at one database version.
 struct Entries<V> {
     version: V,
@@ -60,6 +104,7 @@ pub struct CachedLookups<W: ChangeWatch> {
     /// `None`: no cache, every lookup reads the database.
     watch: Option<W>,
     entries: Mutex<Option<Entries<W::Version>>>,
+    stats: Arc<LookupStats>,
 }
 
 impl<W: ChangeWatch> CachedLookups<W> {
@@ -68,7 +113,13 @@ impl<W: ChangeWatch> CachedLookups<W> {
             store,
             watch,
             entries: Mutex::new(None),
+            stats: Arc::default(),
         }
+    }
+
+    /// How lookups have been answered so far.
+    pub fn stats(&self) -> Arc<LookupStats> {
+        self.stats.clone()
     }
 
     /// Runs `f` on the entries of `version`, emptying them first if they are of another.
@@ -91,6 +142,7 @@ impl<W: ChangeWatch> CachedLookups<W> {
     fn cached<K, Q, V>(
         &self,
         map: fn(&mut Entries<W::Version>) -> &mut HashMap<K, V>,
+        outcomes: &Outcomes,
         key: &Q,
         read: impl FnOnce() -> Result<V, StoreError>,
         keep: impl Fn(&V) -> bool,
@@ -103,11 +155,14 @@ impl<W: ChangeWatch> CachedLookups<W> {
         // The version is taken before the read, so a commit racing with the read leaves an
         // entry under the old version, which the next request no longer uses.
         let Some(version) = self.watch.as_ref().and_then(ChangeWatch::version) else {
+            Outcomes::count(&outcomes.bypass);
             return read();
         };
         if let Some(hit) = self.with_entries(version, |e| map(e).get(key).cloned()) {
+            Outcomes::count(&outcomes.hit);
             return Ok(hit);
         }
+        Outcomes::count(&outcomes.miss);
         let value = read()?;
         if keep(&value) {
             self.with_entries(version, |e| {
@@ -121,10 +176,12 @@ impl<W: ChangeWatch> CachedLookups<W> {
         Ok(value)
     }
 
-    /// The remembered answer for `key` at the current version, if there is one.
+    /// The remembered answer for `key` at the current version, if there is one. Only a hit
+    /// is counted: without one the lookup is repeated by [`Self::cached`], which counts it.
     fn remembered<K, Q, V>(
         &self,
         map: fn(&mut Entries<W::Version>) -> &mut HashMap<K, V>,
+        outcomes: &Outcomes,
         key: &Q,
     ) -> Option<V>
     where
@@ -133,7 +190,11 @@ impl<W: ChangeWatch> CachedLookups<W> {
         V: Clone,
     {
         let version = self.watch.as_ref().and_then(ChangeWatch::version)?;
-        self.with_entries(version, |e| map(e).get(key).cloned())
+        let hit = self.with_entries(version, |e| map(e).get(key).cloned());
+        if hit.is_some() {
+            Outcomes::count(&outcomes.hit);
+        }
+        hit
     }
 }
 
@@ -151,6 +212,7 @@ impl<W: ChangeWatch> DeployTokenLookup for CachedLookups<W> {
     fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError> {
         self.cached(
             |e| &mut e.tokens,
+            &self.stats.tokens,
             digest,
             || self.store.find_by_digest(digest),
             Option::is_some,
@@ -166,6 +228,7 @@ impl<W: ChangeWatch> ProjectDirectory for CachedLookups<W> {
     fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError> {
         self.cached(
             |e| &mut e.projects,
+            &self.stats.projects,
             repository,
             || self.store.owning_project(repository),
             |_| true,
@@ -217,7 +280,7 @@ pub struct MemoryOnly<W: ChangeWatch>(pub Arc<CachedLookups<W>>);
 impl<W: ChangeWatch> DeployTokenLookup for MemoryOnly<W> {
     fn find_by_digest(&self, digest: &HashedToken) -> Result<Option<DeployToken>, StoreError> {
         self.0
-            .remembered(|e| &mut e.tokens, digest)
+            .remembered(|e| &mut e.tokens, &self.0.stats.tokens, digest)
             .ok_or(StoreError::NotInMemory)
     }
 
@@ -229,7 +292,7 @@ impl<W: ChangeWatch> DeployTokenLookup for MemoryOnly<W> {
 impl<W: ChangeWatch> ProjectDirectory for MemoryOnly<W> {
     fn owning_project(&self, repository: &str) -> Result<Option<Project>, StoreError> {
         self.0
-            .remembered(|e| &mut e.projects, repository)
+            .remembered(|e| &mut e.projects, &self.0.stats.projects, repository)
             .ok_or(StoreError::NotInMemory)
     }
 
@@ -360,7 +423,12 @@ mod tests {
             assert_eq!((found.id, found.revoked_at), (t.id, None));
         }
         assert_eq!(cached_tokens(&cache), 1, "answered from memory");
+        let stats = cache.stats();
+        let tokens = &stats.tokens;
+        assert_eq!(tokens.miss.load(Ordering::Relaxed), 1);
+        assert_eq!(tokens.hit.load(Ordering::Relaxed), 2);
         assert_revocation_seen(&cache, &writer, t.id, &digest);
+        assert_eq!(tokens.miss.load(Ordering::Relaxed), 2, "a change is a miss");
     }
 
     #[test]
@@ -377,6 +445,9 @@ mod tests {
         cache.find_by_digest(&digest).expect("lookup");
         let hit = memory.find_by_digest(&digest).expect("remembered");
         assert_eq!(hit.map(|t| t.id), Some(t.id));
+        // The memory view's miss is counted once, by the database read that follows it.
+        let counted: Vec<u64> = cache.stats().snapshot().iter().map(|s| s.2).collect();
+        assert_eq!(counted, [1, 1, 0, 0, 0, 0], "token hit, token miss");
         assert!(cache
             .owning_project("acme/app/img")
             .expect("lookup")
@@ -449,5 +520,6 @@ mod tests {
         assert!(cache.find_by_digest(&digest).expect("lookup").is_some());
         assert_eq!(cached_tokens(&cache), 0);
         assert_revocation_seen(&cache, &writer, t.id, &digest);
+        assert_eq!(cache.stats().tokens.bypass.load(Ordering::Relaxed), 2);
     }
 }

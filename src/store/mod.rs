@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
 use crate::domain::store::{RealmReads, Store, StoreError, StoreFailure};
-use lookup_cache::{CachedLookups, MemoryOnly};
+use lookup_cache::{CachedLookups, LookupStats, MemoryOnly};
 
 /// Where the database is: `--database-url` (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +73,8 @@ pub struct Opened {
     /// The realms' reads behind the lookup cache, and the cache's memory-only view.
     pub cached: Arc<dyn RealmReads>,
     pub memory: Arc<dyn RealmReads>,
+    /// How the cache answered, for the metrics.
+    pub lookups: Arc<LookupStats>,
 }
 
 /// Writes a consistent copy of the database at `url` to the new file `to` while servers
@@ -103,6 +105,7 @@ pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
             let cache = Arc::new(CachedLookups::new(db.clone(), watch));
             Ok(Opened {
                 store: db,
+                lookups: cache.stats(),
                 memory: Arc::new(MemoryOnly(cache.clone())),
                 cached: cache,
             })

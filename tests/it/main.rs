@@ -15,6 +15,7 @@ mod dependency_proxy_endpoint;
 mod git_e2e;
 mod git_http;
 mod git_push_e2e;
+mod metrics;
 mod packages;
 mod packages_npm;
 mod packages_pypi;

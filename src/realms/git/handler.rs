@@ -32,6 +32,7 @@ use crate::domain::principal::Principal;
 use crate::domain::store::StoreError;
 use crate::keys::LoadedKeys;
 use crate::logging::AccessLine;
+use crate::metrics::{self, Limit, Served};
 use crate::request::body::read_bounded;
 use crate::request::error::ApiError;
 use crate::request::limits::MAX_BODY_BYTES;
@@ -47,6 +48,7 @@ pub async fn dispatch(
     let Some(route) = route::parse(req.uri().path()) else {
         return ApiError::NotFound("no such route".into()).error_response();
     };
+    metrics::http::label_route(&req, route.endpoint.route_label());
     let started = Instant::now();
     let surface = if route.endpoint.is_lfs() {
         Surface::Lfs
@@ -309,7 +311,10 @@ async fn backend(
         ctx.state.realms.git_processes.clone().acquire_owned(),
     )
     .await
-    .map_err(|_| GitError::Busy)?
+    .map_err(|_| {
+        ctx.state.metrics.throttled(Limit::GitProcesses);
+        GitError::Busy
+    })?
     .map_err(|_| GitError::Unavailable)?;
     let request = CgiRequest {
         path_info: format!("/{}.git/{}", project.path, route.endpoint.name()),
@@ -322,12 +327,16 @@ async fn backend(
         remote_addr: ctx.ip.clone(),
         allow_push: push,
     };
-    http_backend::run(&ctx.repos, request, stdin, slot)
+    let response = http_backend::run(&ctx.repos, request, stdin, slot)
         .await
         .map_err(|e| {
             log::error!("git http-backend for {}: {e}", project.path);
             GitError::Unavailable
-        })
+        })?;
+    Ok(metrics::http::count_body(
+        response,
+        ctx.state.metrics.served(Served::Git),
+    ))
 }
 
 /// How long a git request waits for one of the bounded process slots before it is told to
@@ -531,10 +540,14 @@ async fn lfs_object(
             Err(e) => Some((Err(e), None)),
         }
     });
-    Ok(HttpResponse::Ok()
+    let response = HttpResponse::Ok()
         .content_type("application/octet-stream")
         .no_chunking(len)
-        .streaming(stream))
+        .streaming(stream);
+    Ok(metrics::http::count_body(
+        response,
+        ctx.state.metrics.served(Served::Lfs),
+    ))
 }
 
 /// `PUT /<repo>.git/info/lfs/objects/<oid>`: with the batch answer's signed upload link

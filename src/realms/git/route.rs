@@ -54,6 +54,18 @@ impl Endpoint {
         }
     }
 
+    /// The endpoint as a route pattern, the `route` label of the metrics: the repository
+    /// and the oid stay out of it.
+    pub fn route_label(&self) -> &'static str {
+        match self {
+            Endpoint::InfoRefs => "/{repository}.git/info/refs",
+            Endpoint::UploadPack => "/{repository}.git/git-upload-pack",
+            Endpoint::ReceivePack => "/{repository}.git/git-receive-pack",
+            Endpoint::LfsBatch => "/{repository}.git/info/lfs/objects/batch",
+            Endpoint::LfsObject(_) => "/{repository}.git/info/lfs/objects/{oid}",
+        }
+    }
+
     pub fn is_lfs(&self) -> bool {
         matches!(self, Endpoint::LfsBatch | Endpoint::LfsObject(_))
     }

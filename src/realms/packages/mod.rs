@@ -29,6 +29,8 @@ use crate::domain::principal::Principal;
 use crate::domain::store::PublishMode;
 use crate::manage::packages::Upload;
 use crate::manage::ManageError;
+use crate::metrics::http::count_body;
+use crate::metrics::Served;
 use crate::request::ids::NamespaceRef;
 use crate::store::blobs::Staged;
 pub use error::PackageError;
@@ -261,7 +263,7 @@ async fn stream_file(
                 Err(e) => Some((Err(e), None)),
             }
         });
-    Ok(HttpResponse::Ok()
+    let response = HttpResponse::Ok()
         .content_type(content_type)
         .insert_header(("X-Checksum-SHA256", file.digests.sha256.clone()))
         .insert_header((header::ETAG, format!("\"{}\"", file.digests.sha256)))
@@ -270,7 +272,8 @@ async fn stream_file(
             format!("attachment; filename=\"{}\"", file.file_name),
         ))
         .no_chunking(len)
-        .streaming(stream))
+        .streaming(stream);
+    Ok(count_body(response, state.metrics.served(Served::Package)))
 }
 
 /// `scheme://host` as the client addressed wvs-auth (honouring `X-Forwarded-*`), or

@@ -44,6 +44,17 @@ pub enum Level {
     Instance,
 }
 
+impl Level {
+    /// The `route` label of the metrics: the scope's pattern, the package path left out.
+    fn route_label(self) -> &'static str {
+        match self {
+            Level::Project => "/api/v4/projects/{id}/packages/npm/{path}",
+            Level::Group => "/api/v4/groups/{id}/-/packages/npm/{path}",
+            Level::Instance => "/api/v4/packages/npm/{path}",
+        }
+    }
+}
+
 /// What an npm path asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Route {
@@ -146,6 +157,7 @@ pub async fn dispatch(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PackageError> {
     let level = req.app_data::<Level>().copied().unwrap_or(Level::Project);
+    crate::metrics::http::label_route(&req, level.route_label());
     let mut tail = prefix_of(&req, MARKER)
         .map(|p| &req.uri().path()[p.len()..])
         .unwrap_or_default()

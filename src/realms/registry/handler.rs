@@ -262,6 +262,7 @@ async fn decide(
             log::error!("signing failed: {e}");
             ApiError::Unavailable
         })?;
+    state.metrics.token_issued(&service, &principal);
     Ok(HttpResponse::Ok()
         // RFC 6749 §5.1: token answers must not be cached by anything in between.
         .insert_header((header::CACHE_CONTROL, "no-store"))
