@@ -7,7 +7,7 @@ use crate::app::AppState;
 use crate::blocking::BlockingPool;
 use crate::config::{ServeConfig, ServeSettings};
 use crate::keys::rsa_kernel;
-use crate::keys::LiveKeys;
+use crate::keys::{LiveKeys, TokenHeader};
 
 pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
     let config = ServeConfig::resolve(ctx.file.overlay(&flags)?)?;
@@ -60,10 +60,14 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
             }
         }
     }
-    let keys = Arc::new(LiveKeys::open(keys)?);
+    let keys = Arc::new(LiveKeys::open(keys, config.token_header)?);
     log::info!(
-        "signing with key {} as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {}",
+        "signing with key {} (token header: kid{}) as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {}",
         keys.current().signer.kid(),
+        match config.token_header {
+            TokenHeader::X5c => ", x5c",
+            TokenHeader::Kid => " only",
+        },
         config.issuer,
         config.services,
         config.proxy_services,

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::{JwtSigner, KeyError, KeyStore, SigningAlg};
+use super::{JwtSigner, KeyError, KeyStore, SigningAlg, TokenHeader};
 
 /// How often the manifest is looked at, in milliseconds.
 const CHECK_EVERY_MS: u64 = 1000;
@@ -32,16 +32,22 @@ pub struct LoadedKeys {
 
 pub struct LiveKeys {
     store: KeyStore,
+    /// Every signer this server loads makes tokens with this header (see [`TokenHeader`]).
+    token_header: TokenHeader,
     loaded: ArcSwap<LoadedKeys>,
     started: Instant,
     next_check_ms: AtomicU64,
 }
 
 impl LiveKeys {
-    pub fn open(store: KeyStore) -> Result<Self, KeyError> {
-        let loaded = load(&store)?;
+    /// The keys of `store`, signing tokens with `token_header` now and after every reload:
+    /// the header is the server's setting, not the key's, so a key activated meanwhile
+    /// signs with the same one.
+    pub fn open(store: KeyStore, token_header: TokenHeader) -> Result<Self, KeyError> {
+        let loaded = load(&store, token_header)?;
         Ok(Self {
             store,
+            token_header,
             loaded: ArcSwap::from_pointee(loaded),
             started: Instant::now(),
             next_check_ms: AtomicU64::new(CHECK_EVERY_MS),
@@ -74,7 +80,7 @@ impl LiveKeys {
         if self.store.manifest_stamp() == self.loaded.load().stamp {
             return;
         }
-        match load(&self.store) {
+        match load(&self.store, self.token_header) {
             Ok(fresh) => {
                 log::info!("keys changed: now signing with {}", fresh.signer.kid());
                 self.loaded.store(Arc::new(fresh));
@@ -86,9 +92,9 @@ impl LiveKeys {
     }
 }
 
-fn load(store: &KeyStore) -> Result<LoadedKeys, KeyError> {
+fn load(store: &KeyStore, token_header: TokenHeader) -> Result<LoadedKeys, KeyError> {
     let stamp = store.manifest_stamp();
-    let signer = store.signer()?;
+    let signer = store.signer(token_header)?;
     let document = store.jwks()?;
     let mut verifying = HashMap::new();
     for jwk in document["keys"].as_array().into_iter().flatten() {
@@ -138,7 +144,7 @@ mod tests {
             .init(SigningAlg::Rs256)
             .expect("init")
             .expect("created");
-        let live = LiveKeys::open(KeyStore::new(dir.path())).expect("open");
+        let live = LiveKeys::open(KeyStore::new(dir.path()), TokenHeader::Kid).expect("open");
         assert_eq!(live.current().signer.kid(), first.kid);
 
         let second = store.rotate(SigningAlg::Es256).expect("rotate");
@@ -153,6 +159,11 @@ mod tests {
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
         let current = live.current();
         assert_eq!(current.signer.alg(), SigningAlg::Es256);
+        assert_eq!(
+            current.signer.token_header(),
+            TokenHeader::Kid,
+            "a reloaded signer keeps the server's header"
+        );
         assert_eq!(current.verifying[&first.kid].0, Algorithm::RS256);
         assert_eq!(current.verifying[&second.kid].0, Algorithm::ES256);
     }
