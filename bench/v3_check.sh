@@ -176,10 +176,14 @@ start_pair() {
   else
     trust_line="rootcertbundle: $WORK/bundle.pem"
   fi
-  reg_port=$(free_port) || die "no free port"
-  while [[ $reg_port == "$auth_port" ]]; do reg_port=$(free_port); done
-  HOST=127.0.0.1:$reg_port
-  cat >"$WORK/$name-config.yml" <<YAML
+  # A port free when probed can be taken before the registry binds it (other tests on this
+  # machine pick random ports too): then it starts again on another, three times at most.
+  local attempt
+  for attempt in 1 2 3; do
+    reg_port=$(free_port) || die "no free port"
+    while [[ $reg_port == "$auth_port" ]]; do reg_port=$(free_port) || die "no free port"; done
+    HOST=127.0.0.1:$reg_port
+    cat >"$WORK/$name-config.yml" <<YAML
 version: 0.1
 log:
   level: info
@@ -198,16 +202,23 @@ auth:
     issuer: wvs-auth
     $trust_line
 YAML
-  # No OpenTelemetry export: by default v3 sends traces to localhost:4318.
-  OTEL_TRACES_EXPORTER=none "$REGISTRY_BIN" serve "$WORK/$name-config.yml" >"$WORK/$name-registry.log" 2>&1 &
-  REG_PID=$!
-  for i in $(seq 1 300); do
-    kill -0 "$REG_PID" 2>/dev/null || die "[$name] registry exited at start: $(tail -n 5 "$WORK/$name-registry.log")"
-    code=$(curl -s -o /dev/null -w '%{http_code}' "http://$HOST/v2/" || true)
-    [[ $code == 401 ]] && return 0
-    sleep 0.1
+    # No OpenTelemetry export: by default v3 sends traces to localhost:4318.
+    OTEL_TRACES_EXPORTER=none "$REGISTRY_BIN" serve "$WORK/$name-config.yml" >"$WORK/$name-registry.log" 2>&1 &
+    REG_PID=$!
+    for i in $(seq 1 300); do
+      if ! kill -0 "$REG_PID" 2>/dev/null; then
+        wait "$REG_PID" 2>/dev/null || true
+        REG_PID=""
+        grep -q 'address already in use' "$WORK/$name-registry.log" && continue 2
+        die "[$name] registry exited at start: $(grep -E 'level=(fatal|error|panic)|panic:' "$WORK/$name-registry.log" | tail -n 3 || tail -n 3 "$WORK/$name-registry.log")"
+      fi
+      code=$(curl -s -o /dev/null -w '%{http_code}' "http://$HOST/v2/" || true)
+      [[ $code == 401 ]] && return 0
+      sleep 0.1
+    done
+    die "[$name] registry did not answer GET /v2/ with 401 within 30 s: $(tail -n 3 "$WORK/$name-registry.log")"
   done
-  die "[$name] registry did not answer GET /v2/ with 401 within 30 s: $(tail -n 5 "$WORK/$name-registry.log")"
+  die "[$name] registry found no free port in 3 attempts: $(tail -n 3 "$WORK/$name-registry.log")"
 }
 
 # header_fields: the field names of a token's header from this wvs-auth, sorted.
