@@ -3,16 +3,14 @@
 # (contrib/token-server of distribution v2.8), same machine, same run, same request mix
 # (wrk, keep-alive, valid Basic credentials, pull,push on one repository, RS256 keys).
 #
-# The peer's code is not part of this repository; point DISTRIBUTION_SRC at a checkout of
-# distribution v2.8.x (GOPATH-era layout with vendor/ and vendor.conf, no go.mod):
+# The peer's code is not part of this repository, and no script here downloads or builds
+# it: PEER_BIN names a token-server binary (distribution v2.8's contrib/token-server) that
+# you built yourself.
 #
-#   git clone --branch v2.8.3 --depth 1 https://github.com/distribution/distribution /tmp/distribution
-#   apt-get install -y golang-go apache2-utils wrk
-#   DISTRIBUTION_SRC=/tmp/distribution bash bench/peer_bench.sh
+#   apt-get install -y apache2-utils wrk
+#   PEER_BIN=/path/to/token-server bash bench/peer_bench.sh
 #
-# It is built offline from its vendored sources (GO111MODULE=off, GOPROXY=off, a temporary
-# GOPATH whose src/github.com/docker/distribution is a symlink to DISTRIBUTION_SRC).
-# PEER_BIN=/path/to/token-server skips the build. See bench/README.md.
+# See bench/README.md.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,22 +51,8 @@ trap 'exit 143' TERM
 log "load average: $(cut -d' ' -f1-3 /proc/loadavg) on $CPUS CPUs"
 
 # ---------------------------------------------------------------- the peer
-if [[ -n ${PEER_BIN:-} ]]; then
-  [[ -x $PEER_BIN ]] || die "PEER_BIN=$PEER_BIN is not executable"
-else
-  [[ -n ${DISTRIBUTION_SRC:-} ]] || die "set DISTRIBUTION_SRC to a distribution v2.8.x checkout (see the header of this script)"
-  [[ -f $DISTRIBUTION_SRC/contrib/token-server/main.go && -d $DISTRIBUTION_SRC/vendor ]] ||
-    die "$DISTRIBUTION_SRC has no contrib/token-server or vendor/ (need distribution v2.8.x)"
-  command -v go >/dev/null || die "go is not installed (apt-get install -y golang-go)"
-  mkdir -p "$WORK/gopath/src/github.com/docker"
-  ln -s "$(cd "$DISTRIBUTION_SRC" && pwd)" "$WORK/gopath/src/github.com/docker/distribution"
-  log "go build contrib/token-server ($(go version | cut -d' ' -f3), vendored, offline)"
-  (cd "$WORK/gopath/src/github.com/docker/distribution" &&
-    GO111MODULE=off GOPATH=$WORK/gopath GOPROXY=off GOFLAGS='' GOCACHE=$WORK/gocache \
-      go build -o "$WORK/token-server" github.com/docker/distribution/contrib/token-server) ||
-    die "go build of contrib/token-server failed"
-  PEER_BIN=$WORK/token-server
-fi
+[[ -n ${PEER_BIN:-} ]] || die "set PEER_BIN to a token-server binary of distribution v2.8 (see the header of this script)"
+[[ -x $PEER_BIN ]] || die "PEER_BIN=$PEER_BIN is not executable"
 
 PEER_USER=bench
 PEER_SECRET=$(openssl rand -hex 16)

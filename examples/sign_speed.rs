@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use wvs_auth::keys::{JwtSigner, KeyMaterial, SigningAlg};
+use wvs_auth::keys::{JwtSigner, KeyMaterial, SigningAlg, TokenHeader};
 
 /// utime + stime of this process in seconds, from /proc/self/stat.
 fn cpu_seconds() -> f64 {
@@ -46,6 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         alg,
         &m.private_pem,
         &m.cert_pem,
+        TokenHeader::default(),
     )?);
     // Claims the size and shape of a real registry token (registry/token.rs).
     let claims = serde_json::json!({

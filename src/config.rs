@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::throttle::ThrottleConfig;
 use crate::keys::rsa_kernel::RsaKernel;
-use crate::keys::SigningAlg;
+use crate::keys::{SigningAlg, TokenHeader};
 use crate::logging::LogFormat;
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:5050";
@@ -108,6 +108,11 @@ pub struct ServeSettings {
     /// (aws-lc's own choice) or avx2 [default: auto]
     #[arg(long, env = "WVS_AUTH_RSA_KERNEL", value_enum, ignore_case = true)]
     pub rsa_kernel: Option<RsaKernel>,
+    /// What tokens carry in their header besides alg, typ and kid: x5c (the signing
+    /// certificate; distribution 2.8, and 3.x with rootcertbundle) or kid (nothing more;
+    /// distribution 3.x configured with jwks only, which refuses x5c tokens) [default: x5c]
+    #[arg(long, env = "WVS_AUTH_TOKEN_HEADER", value_enum, ignore_case = true)]
+    pub token_header: Option<TokenHeader>,
     /// How often tokens' last_used_at (and first-use audit events) are written,
     /// milliseconds, 10..=600000 [default: 5000]
     #[arg(long, env = "WVS_AUTH_USAGE_FLUSH_MS")]
@@ -234,6 +239,9 @@ pub struct ServeConfig {
     pub signing_alg: SigningAlg,
     /// Which kernel aws-lc signs RSA with (`keys::rsa_kernel`): measured at start by default.
     pub rsa_kernel: RsaKernel,
+    /// The header of every token this server signs (`keys::TokenHeader` says which
+    /// registries accept which, and why LFS links and proxy tokens follow it too).
+    pub token_header: TokenHeader,
     /// How often usage is written to the database.
     pub usage_flush_ms: u64,
     /// Largest package file, bytes.
@@ -343,6 +351,7 @@ impl ServeConfig {
             trusted_proxies,
             signing_alg: s.signing_alg.unwrap_or_default(),
             rsa_kernel: s.rsa_kernel.unwrap_or_default(),
+            token_header: s.token_header.unwrap_or_default(),
             usage_flush_ms,
             max_package_size: s
                 .max_package_size
@@ -534,6 +543,26 @@ mod tests {
         };
         let cfg = resolve(flags, &file).expect("resolve");
         assert_eq!(cfg.rsa_kernel, RsaKernel::Avx2);
+    }
+
+    #[test]
+    fn token_header_is_x5c_unless_set() {
+        let cfg = resolve(ServeSettings::default(), &SettingsFile::default()).expect("resolve");
+        assert_eq!(cfg.token_header, TokenHeader::X5c);
+        let file = file("token_header = \"kid\"");
+        let cfg = resolve(ServeSettings::default(), &file).expect("resolve");
+        assert_eq!(cfg.token_header, TokenHeader::Kid);
+        let flags = ServeSettings {
+            token_header: Some(TokenHeader::X5c),
+            ..Default::default()
+        };
+        assert_eq!(
+            resolve(flags, &file).expect("resolve").token_header,
+            TokenHeader::X5c,
+            "the flag wins over the file"
+        );
+        let bad = SettingsFile::parse("t", "token_header = \"jwk\"").expect("parses");
+        assert!(bad.overlay(&ServeSettings::default()).is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::blocking::BlockingPool;
 use crate::config::{ServeConfig, ServeSettings};
 use crate::http::tls::CertificateFiles;
 use crate::keys::rsa_kernel;
-use crate::keys::LiveKeys;
+use crate::keys::{LiveKeys, TokenHeader};
 
 pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
     let config = ServeConfig::resolve(ctx.file.overlay(&flags)?)?;
@@ -76,10 +76,14 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
             }
         }
     }
-    let keys = Arc::new(LiveKeys::open(keys)?);
+    let keys = Arc::new(LiveKeys::open(keys, config.token_header)?);
     log::info!(
-        "signing with key {} as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {scheme}://{}",
+        "signing with key {} (token header: kid{}) as issuer {:?} for services {:?} and dependency proxy services {:?}; listening on {scheme}://{}",
         keys.current().signer.kid(),
+        match config.token_header {
+            TokenHeader::X5c => ", x5c",
+            TokenHeader::Kid => " only",
+        },
         config.issuer,
         config.services,
         config.proxy_services,

@@ -144,7 +144,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
         store.init(crate::keys::SigningAlg::Es256).expect("init");
-        let keys = Arc::new(LiveKeys::open(store).expect("keys"));
+        let keys =
+            Arc::new(LiveKeys::open(store, crate::keys::TokenHeader::default()).expect("keys"));
         let issuer = TokenIssuer {
             keys,
             issuer: "wvs-auth".into(),

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, DecodingKey};
 
-use super::{JwtSigner, KeyError, KeyStore, SigningAlg};
+use super::{JwtSigner, KeyError, KeyStore, SigningAlg, TokenHeader};
 use crate::poll::Interval;
 
 /// How often the manifest is looked at.
@@ -32,15 +32,21 @@ pub struct LoadedKeys {
 
 pub struct LiveKeys {
     store: KeyStore,
+    /// Every signer this server loads makes tokens with this header (see [`TokenHeader`]).
+    token_header: TokenHeader,
     loaded: ArcSwap<LoadedKeys>,
     check: Interval,
 }
 
 impl LiveKeys {
-    pub fn open(store: KeyStore) -> Result<Self, KeyError> {
-        let loaded = load(&store)?;
+    /// The keys of `store`, signing tokens with `token_header` now and after every reload:
+    /// the header is the server's setting, not the key's, so a key activated meanwhile
+    /// signs with the same one.
+    pub fn open(store: KeyStore, token_header: TokenHeader) -> Result<Self, KeyError> {
+        let loaded = load(&store, token_header)?;
         Ok(Self {
             store,
+            token_header,
             loaded: ArcSwap::from_pointee(loaded),
             check: Interval::new(CHECK_EVERY),
         })
@@ -60,7 +66,7 @@ impl LiveKeys {
         if self.store.manifest_stamp() == self.loaded.load().stamp {
             return;
         }
-        match load(&self.store) {
+        match load(&self.store, self.token_header) {
             Ok(fresh) => {
                 log::info!("keys changed: now signing with {}", fresh.signer.kid());
                 self.loaded.store(Arc::new(fresh));
@@ -72,9 +78,9 @@ impl LiveKeys {
     }
 }
 
-fn load(store: &KeyStore) -> Result<LoadedKeys, KeyError> {
+fn load(store: &KeyStore, token_header: TokenHeader) -> Result<LoadedKeys, KeyError> {
     let stamp = store.manifest_stamp();
-    let signer = store.signer()?;
+    let signer = store.signer(token_header)?;
     let document = store.jwks()?;
     let mut verifying = HashMap::new();
     for jwk in document["keys"].as_array().into_iter().flatten() {
@@ -124,7 +130,7 @@ mod tests {
             .init(SigningAlg::Rs256)
             .expect("init")
             .expect("created");
-        let live = LiveKeys::open(KeyStore::new(dir.path())).expect("open");
+        let live = LiveKeys::open(KeyStore::new(dir.path()), TokenHeader::Kid).expect("open");
         assert_eq!(live.current().signer.kid(), first.kid);
 
         let second = store.rotate(SigningAlg::Es256).expect("rotate");
@@ -142,6 +148,11 @@ mod tests {
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(2));
         let current = live.current();
         assert_eq!(current.signer.alg(), SigningAlg::Es256);
+        assert_eq!(
+            current.signer.token_header(),
+            TokenHeader::Kid,
+            "a reloaded signer keeps the server's header"
+        );
         assert_eq!(current.verifying[&first.kid].0, Algorithm::RS256);
         assert_eq!(current.verifying[&second.kid].0, Algorithm::ES256);
     }

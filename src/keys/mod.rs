@@ -67,7 +67,7 @@ impl std::fmt::Display for SigningAlg {
         f.write_str(self.name())
     }
 }
-pub use signer::JwtSigner;
+pub use signer::{JwtSigner, TokenHeader};
 
 const MANIFEST: &str = "keys.json";
 const LOCK: &str = ".keys.lock";
@@ -400,8 +400,9 @@ impl KeyStore {
         Ok(serde_json::json!({ "keys": keys }))
     }
 
-    /// Loads the active key for signing, refusing a private key other users can read.
-    pub fn signer(&self) -> Result<JwtSigner, KeyError> {
+    /// Loads the active key for signing tokens with `token_header`, refusing a private key
+    /// other users can read.
+    pub fn signer(&self, token_header: TokenHeader) -> Result<JwtSigner, KeyError> {
         let keys = self.list()?;
         let active = keys
             .iter()
@@ -420,7 +421,13 @@ impl KeyStore {
         }
         let pem = fs::read_to_string(&key_path).map_err(|e| self.io(e))?;
         let cert = self.read_cert(&active.kid)?;
-        JwtSigner::from_pem(&active.kid, active.signing_alg()?, &pem, &cert)
+        JwtSigner::from_pem(
+            &active.kid,
+            active.signing_alg()?,
+            &pem,
+            &cert,
+            token_header,
+        )
     }
 }
 
@@ -462,13 +469,16 @@ mod tests {
             2
         );
         assert_eq!(
-            store.signer().expect("signer").kid(),
+            store.signer(TokenHeader::default()).expect("signer").kid(),
             first.kid,
             "rotate does not sign"
         );
 
         store.activate(&second.kid).expect("activate");
-        assert_eq!(store.signer().expect("signer").kid(), second.kid);
+        assert_eq!(
+            store.signer(TokenHeader::default()).expect("signer").kid(),
+            second.kid
+        );
         let none_outstanding = chrono::Duration::zero();
         assert!(
             store.retire(&second.kid, none_outstanding, true).is_err(),
@@ -504,7 +514,10 @@ mod tests {
             .expect("created");
         fs::set_permissions(store.key_path(&meta.kid), fs::Permissions::from_mode(0o644))
             .expect("chmod");
-        assert!(matches!(store.signer(), Err(KeyError::WorldReadable(..))));
+        assert!(matches!(
+            store.signer(TokenHeader::default()),
+            Err(KeyError::WorldReadable(..))
+        ));
     }
 
     #[test]
@@ -528,7 +541,10 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert_eq!(store.signer().expect("signer").alg(), SigningAlg::Rs256);
+        assert_eq!(
+            store.signer(TokenHeader::default()).expect("signer").alg(),
+            SigningAlg::Rs256
+        );
         let jwks = store.jwks().expect("jwks");
         let keys = jwks["keys"].as_array().expect("keys");
         assert_eq!(keys.len(), 2);
@@ -549,7 +565,7 @@ mod tests {
         );
 
         store.activate(&ec.kid).expect("activate");
-        let signer = store.signer().expect("signer");
+        let signer = store.signer(TokenHeader::default()).expect("signer");
         assert_eq!(
             (signer.kid(), signer.alg()),
             (ec.kid.as_str(), SigningAlg::Es256)
@@ -564,7 +580,10 @@ mod tests {
             .expect("retire");
         let jwks = store.jwks().expect("jwks");
         assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
-        assert_eq!(store.signer().expect("signer").alg(), SigningAlg::Rs256);
+        assert_eq!(
+            store.signer(TokenHeader::default()).expect("signer").alg(),
+            SigningAlg::Rs256
+        );
     }
 
     #[test]
@@ -575,7 +594,7 @@ mod tests {
         let mut keys = store.list().expect("list");
         keys[0].alg = "HS256".into();
         store.save(&keys).expect("save");
-        assert!(store.signer().is_err());
+        assert!(store.signer(TokenHeader::default()).is_err());
         assert!(store.jwks().is_err());
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! jsonwebtoken's `encode` re-parses the private key on every call; a token server signs on
 //! every request, so the parsed aws-lc key (constant-time RSA or P-256) and the encoded
-//! header — constant for a key — are built once here and reused.
+//! header — constant for a key and a [`TokenHeader`] — are built once here and reused.
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
@@ -11,9 +11,52 @@ use aws_lc_rs::signature::{
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use jsonwebtoken::{Algorithm, Header};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{KeyError, SigningAlg};
+
+/// What a token's header carries besides `alg`, `typ` and `kid` (SPEC §3), chosen by
+/// `serve --token-header`.
+///
+/// It decides which registry configurations accept the tokens. Distribution 2.8 and 3.x
+/// with `rootcertbundle` accept `x5c` tokens. Distribution 3.x checks an `x5c` chain
+/// against `rootcertbundle` only and rejects the token when that fails, so a 3.x registry
+/// configured with `jwks:` alone needs tokens without `x5c`; it then finds the key by
+/// `kid` (RFC 7638 thumbprint) among the JWKS entries and the bundle's certificates.
+/// Distribution 2.8 names bundle keys by libtrust key IDs, which are not our `kid`s, so it
+/// refuses `kid`-only tokens: hence the default.
+///
+/// Every JWT a server signs follows the one setting ([`super::LiveKeys`] builds its signer
+/// with it). Registry tokens and the Dependency Proxy's tokens for its cache are verified
+/// by a distribution registry, which is what the setting is for. The proxy's bearer tokens
+/// and LFS links are verified only by wvs-auth (`keys::verify`), which finds the key by
+/// `kid` and never reads `x5c`: for them the header changes nothing but the size, and one
+/// header per server keeps "what do this server's tokens look like" a single answer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenHeader {
+    /// `kid` and `x5c` (the signing key's certificate): distribution 2.8, and 3.x with
+    /// `rootcertbundle`.
+    #[default]
+    X5c,
+    /// `kid` only: distribution 3.x with `jwks` (or `rootcertbundle`); 2.8 refuses these.
+    Kid,
+}
+
+impl TokenHeader {
+    pub fn name(self) -> &'static str {
+        match self {
+            TokenHeader::X5c => "x5c",
+            TokenHeader::Kid => "kid",
+        }
+    }
+}
+
+impl std::fmt::Display for TokenHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// The parsed private key.
 enum SigningKey {
@@ -24,7 +67,8 @@ enum SigningKey {
 
 pub struct JwtSigner {
     kid: String,
-    /// `base64url(header) + "."`, ready to prepend to every token.
+    token_header: TokenHeader,
+    /// `base64url(header) + "."` for `token_header`, ready to prepend to every token.
     header_prefix: String,
     key: SigningKey,
     rng: SystemRandom,
@@ -35,12 +79,14 @@ fn crypto(e: impl std::fmt::Display) -> KeyError {
 }
 
 impl JwtSigner {
-    /// A signer for the PKCS#8 PEM key `private_pem` of algorithm `alg` (from the manifest).
+    /// A signer for the PKCS#8 PEM key `private_pem` of algorithm `alg` (from the manifest)
+    /// whose tokens carry `token_header`; `cert_pem` is its certificate, for `x5c`.
     pub fn from_pem(
         kid: &str,
         alg: SigningAlg,
         private_pem: &str,
         cert_pem: &str,
+        token_header: TokenHeader,
     ) -> Result<Self, KeyError> {
         // Both kinds of key are stored as PKCS#8 PEM (see `material.rs`).
         let der = STANDARD.decode(pem_body(private_pem)).map_err(crypto)?;
@@ -61,12 +107,15 @@ impl JwtSigner {
         let mut header = Header::new(header_alg);
         header.typ = Some("JWT".into());
         header.kid = Some(kid.to_string());
-        // x5c is the PEM body: base64 (standard alphabet) of the DER certificate.
-        header.x5c = Some(vec![pem_body(cert_pem)]);
+        if token_header == TokenHeader::X5c {
+            // x5c is the PEM body: base64 (standard alphabet) of the DER certificate.
+            header.x5c = Some(vec![pem_body(cert_pem)]);
+        }
         let header_json = serde_json::to_vec(&header).map_err(crypto)?;
         let header_prefix = format!("{}.", URL_SAFE_NO_PAD.encode(header_json));
         Ok(Self {
             kid: kid.to_string(),
+            token_header,
             header_prefix,
             key,
             rng: SystemRandom::new(),
@@ -75,6 +124,11 @@ impl JwtSigner {
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// What the tokens' header carries besides `alg`, `typ` and `kid`.
+    pub fn token_header(&self) -> TokenHeader {
+        self.token_header
     }
 
     pub fn alg(&self) -> SigningAlg {
@@ -126,14 +180,22 @@ mod tests {
     use crate::keys::KeyMaterial;
     use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 
-    fn signer_for(m: &KeyMaterial) -> JwtSigner {
-        JwtSigner::from_pem(&m.kid, m.alg, &m.private_pem, &m.cert_pem).expect("signer")
+    fn signer_for(m: &KeyMaterial, token_header: TokenHeader) -> JwtSigner {
+        JwtSigner::from_pem(&m.kid, m.alg, &m.private_pem, &m.cert_pem, token_header)
+            .expect("signer")
     }
 
     fn signs_tokens_jsonwebtoken_verifies(alg: SigningAlg) {
+        for token_header in [TokenHeader::X5c, TokenHeader::Kid] {
+            signs_tokens_with_header_jsonwebtoken_verifies(alg, token_header);
+        }
+    }
+
+    fn signs_tokens_with_header_jsonwebtoken_verifies(alg: SigningAlg, token_header: TokenHeader) {
         let m = KeyMaterial::generate(alg).expect("generate");
-        let signer = signer_for(&m);
+        let signer = signer_for(&m, token_header);
         assert_eq!(signer.alg(), alg);
+        assert_eq!(signer.token_header(), token_header);
         let claims = serde_json::json!({ "sub": "x", "aud": "svc", "exp": 4_000_000_000u64 });
         let token = signer.sign(&claims).expect("sign");
 
@@ -145,7 +207,13 @@ mod tests {
         assert_eq!(header.alg, expected);
         assert_eq!(header.kid.as_deref(), Some(m.kid.as_str()));
         assert_eq!(header.typ.as_deref(), Some("JWT"));
-        assert_eq!(header.x5c.as_ref().map(Vec::len), Some(1));
+        match token_header {
+            TokenHeader::X5c => {
+                let x5c = header.x5c.as_ref().expect("x5c");
+                assert_eq!(x5c, &vec![pem_body(&m.cert_pem)], "x5c is the certificate");
+            }
+            TokenHeader::Kid => assert_eq!(header.x5c, None),
+        }
 
         let jwk = crate::keys::jwk_for_key(&m.private_pem, &m.kid, alg).expect("jwk");
         assert_eq!(jwk["alg"], alg.name());
@@ -178,16 +246,57 @@ mod tests {
         signs_tokens_jsonwebtoken_verifies(SigningAlg::Es256);
         // The JWS signature of ES256 is the fixed 64-byte r || s, not DER.
         let m = KeyMaterial::generate_ec().expect("generate");
-        let token = signer_for(&m).sign(&serde_json::json!({})).expect("sign");
+        let token = signer_for(&m, TokenHeader::default())
+            .sign(&serde_json::json!({}))
+            .expect("sign");
         let (_, sig) = token.rsplit_once('.').expect("three parts");
         assert_eq!(URL_SAFE_NO_PAD.decode(sig).expect("base64").len(), 64);
+    }
+
+    /// The header as JSON, straight from the token: what a registry reads, field by field.
+    fn raw_header(token: &str) -> serde_json::Map<String, serde_json::Value> {
+        let (header, _) = token.split_once('.').expect("three parts");
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).expect("base64url")).expect("json")
+    }
+
+    #[test]
+    fn kid_header_has_kid_and_no_x5c_default_has_both() {
+        assert_eq!(TokenHeader::default(), TokenHeader::X5c);
+        for alg in [SigningAlg::Rs256, SigningAlg::Es256] {
+            let m = KeyMaterial::generate(alg).expect("generate");
+            let claims = serde_json::json!({ "sub": "x" });
+            let kid_only = raw_header(
+                &signer_for(&m, TokenHeader::Kid)
+                    .sign(&claims)
+                    .expect("sign"),
+            );
+            let mut keys: Vec<&str> = kid_only.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["alg", "kid", "typ"], "{kid_only:?}");
+            assert_eq!(kid_only["kid"], m.kid.as_str());
+
+            let default = raw_header(
+                &signer_for(&m, TokenHeader::default())
+                    .sign(&claims)
+                    .expect("sign"),
+            );
+            let mut keys: Vec<&str> = default.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["alg", "kid", "typ", "x5c"], "{default:?}");
+            assert_eq!(default["kid"], m.kid.as_str());
+        }
     }
 
     #[test]
     fn wrong_algorithm_for_the_pem_is_refused() {
         let ec = KeyMaterial::generate_ec().expect("generate");
-        assert!(
-            JwtSigner::from_pem(&ec.kid, SigningAlg::Rs256, &ec.private_pem, &ec.cert_pem).is_err()
-        );
+        assert!(JwtSigner::from_pem(
+            &ec.kid,
+            SigningAlg::Rs256,
+            &ec.private_pem,
+            &ec.cert_pem,
+            TokenHeader::default()
+        )
+        .is_err());
     }
 }

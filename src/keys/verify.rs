@@ -103,7 +103,7 @@ impl JwtVerifier {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyStore, SigningAlg};
+    use crate::keys::{KeyStore, SigningAlg, TokenHeader};
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
 
@@ -138,7 +138,9 @@ mod tests {
         let store = KeyStore::new(dir.path());
         store.init(SigningAlg::Rs256).expect("init");
         let ec = store.rotate(SigningAlg::Es256).expect("rotate");
-        let keys = Arc::new(LiveKeys::open(KeyStore::new(dir.path())).expect("open"));
+        let keys = Arc::new(
+            LiveKeys::open(KeyStore::new(dir.path()), TokenHeader::default()).expect("open"),
+        );
         (dir, store, JwtVerifier::new(keys), ec.kid)
     }
 
@@ -147,12 +149,13 @@ mod tests {
         let (_dir, store, verifier, ec_kid) = setup();
         let now = chrono::Utc::now().timestamp();
         let rsa_token = store
-            .signer()
+            .signer(TokenHeader::default())
             .expect("signer")
             .sign(&claims(now))
             .expect("sign");
         store.activate(&ec_kid).expect("activate");
-        let ec_signer = store.signer().expect("signer");
+        // Keys are found by kid: a token without x5c (`--token-header kid`) verifies alike.
+        let ec_signer = store.signer(TokenHeader::Kid).expect("signer");
         assert_eq!(ec_signer.alg(), SigningAlg::Es256);
         let ec_token = ec_signer.sign(&claims(now)).expect("sign");
 
@@ -181,7 +184,7 @@ mod tests {
         let (_dir, store, verifier, _) = setup();
         let now = chrono::Utc::now().timestamp();
         let token = store
-            .signer()
+            .signer(TokenHeader::default())
             .expect("signer")
             .sign(&claims(now))
             .expect("sign");
@@ -201,7 +204,7 @@ mod tests {
         let foreign = KeyStore::new(foreign_dir.path());
         foreign.init(SigningAlg::Rs256).expect("init");
         let foreign = foreign
-            .signer()
+            .signer(TokenHeader::default())
             .expect("signer")
             .sign(&claims(now))
             .expect("sign");

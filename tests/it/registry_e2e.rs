@@ -357,6 +357,60 @@ fn es256_tokens_push_and_pull_through_the_registry() {
 }
 
 // ---------------------------------------------------------------------------------------
+// Tests: the token header
+
+/// Distribution 2.8 refuses `--token-header kid` tokens, so the default stays `x5c`: with
+/// no `x5c` it looks the `kid` up among the bundle's keys, which it names by libtrust key
+/// IDs (a SHA-256 of the public key in base32 groups), never by the RFC 7638 thumbprint
+/// wvs-auth's `kid` is. The registry logs "token signed by untrusted key with ID". The same
+/// registry and keys with the default header push and pull. (Distribution 3.x, which does
+/// accept kid-only tokens, is checked by hand with `bench/v3_check.sh`.)
+#[test]
+fn distribution_2_8_refuses_kid_only_tokens_and_takes_the_default() {
+    require_tools(REGISTRY_TOOLS);
+    let env = Env::new();
+    env.cli_ok(&["group", "create", "acme"]);
+    env.cli_ok(&["project", "create", "acme/app"]);
+    env.cli_ok(&["keys", "init"]);
+    let rw = env.token(&["--project", "acme/app"], RW, &[]);
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let skopeo = Skopeo::new(scratch.path());
+    let layout = scratch.path().join("layout");
+    std::fs::create_dir_all(&layout).expect("mkdir");
+    let image = oci_image(&layout, &unique("kid-only"));
+
+    let kid_only = env.serve(&["--token-header", "kid"]);
+    let answer = login_request(&kid_only, &rw);
+    assert_granted(&answer, "token request");
+    let header = common::http::jwt_part(answer.body["token"].as_str().expect("token"), 0);
+    assert!(header.get("x5c").is_none(), "{header}");
+    let registry = start_registry(&env, &kid_only);
+    let dest = registry.docker_url("acme/app", "kid");
+    assert_refused(
+        &skopeo.push(&image, &dest, Some(&rw)),
+        "skopeo copy in to 2.8 with a kid-only token",
+    );
+    let log = registry.log();
+    assert!(
+        log.contains("token signed by untrusted key with ID"),
+        "the registry refused for another reason: {log}"
+    );
+    drop(registry);
+    drop(kid_only);
+
+    let default = env.serve(&[]);
+    let registry = start_registry(&env, &default);
+    let dest = registry.docker_url("acme/app", "x5c");
+    assert_ok(
+        &skopeo.push(&image, &dest, Some(&rw)),
+        "skopeo copy in with the default header",
+    );
+    let out = scratch.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    skopeo.pull_matches(&dest, &out, Some(&rw), &image);
+}
+
+// ---------------------------------------------------------------------------------------
 // Tests: who reaches which project
 
 #[test]

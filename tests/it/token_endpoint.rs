@@ -399,6 +399,77 @@ fn es256_signing_key_gets_es256_jwts() {
     assert_eq!(keys_list(&env).as_array().map(Vec::len), Some(1));
 }
 
+/// The header's field names, sorted.
+fn header_fields(token: &str) -> Vec<String> {
+    let mut fields: Vec<String> = header_of(token)
+        .as_object()
+        .expect("header object")
+        .keys()
+        .cloned()
+        .collect();
+    fields.sort();
+    fields
+}
+
+/// `serve --token-header kid` (SPEC §3): the header is `alg`, `typ` and `kid` only, no
+/// `x5c`, so a distribution 3.x registry configured with `jwks:` alone accepts it; the
+/// `kid` names a key of `GET /-/jwks` (the file that option reads), which verifies the
+/// token. Dependency-proxy tokens follow the setting too (their cache is a registry). The
+/// TOML key `token_header` does the same; the default keeps `x5c`.
+#[test]
+fn token_header_kid_leaves_out_x5c_and_verifies_against_jwks() {
+    let env = env_with_projects();
+    env.cli_ok(&["group", "update", "acme", "--dependency-proxy", "on"]);
+    let t = project_token(&env, "acme/app", "read_registry,write_registry");
+    let proxy = env.token(&["--group", "acme"], "read_registry,write_registry", &[]);
+    let config = env.path("kid.toml");
+    std::fs::write(&config, "token_header = \"kid\"\n").expect("write config");
+    let by_flag = env.serve(&["--token-header", "kid"]);
+    let by_file = env.serve(&["--config", config.to_str().expect("utf-8 path")]);
+    let active = keys_list(&env)[0]["kid"].as_str().expect("kid").to_string();
+
+    for server in [&by_flag, &by_file] {
+        let token = ask(server, Some(&creds(&t)), &["repository:acme/app:pull,push"]).token();
+        assert_eq!(header_fields(&token), ["alg", "kid", "typ"], "{token}");
+        let header = header_of(&token);
+        assert_eq!(header["alg"], "RS256", "{header}");
+        assert_eq!(header["typ"], "JWT", "{header}");
+        assert_eq!(header["kid"], active.as_str(), "{header}");
+        let claims = verify_jwt(&token, &jwks(server), "wvs-auth", SVC);
+        assert_eq!(
+            claims["access"],
+            json!([repo("acme/app", &["pull", "push"])])
+        );
+
+        let q = format!(
+            "{}&{}",
+            pair("service", "dependency_proxy"),
+            pair(
+                "scope",
+                "repository:acme/dependency_proxy/containers/alpine:pull"
+            )
+        );
+        let proxy_token = get(server, &q, Some(&creds(&proxy))).token();
+        assert_eq!(header_fields(&proxy_token), ["alg", "kid", "typ"]);
+        verify_jwt(&proxy_token, &jwks(server), "wvs-auth", "dependency_proxy");
+    }
+    drop((by_flag, by_file));
+
+    let default = env.serve(&[]);
+    let token = ask(&default, Some(&creds(&t)), &["repository:acme/app:pull"]).token();
+    assert_eq!(header_fields(&token), ["alg", "kid", "typ", "x5c"]);
+    verify_jwt(&token, &jwks(&default), "wvs-auth", SVC);
+
+    let bad = env
+        .command(&[])
+        .args(["serve", "--token-header", "jwk"])
+        .output()
+        .expect("run");
+    assert!(!bad.status.success(), "--token-header jwk accepted");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("x5c") && stderr.contains("kid"), "{stderr}");
+}
+
 #[test]
 fn docker_login_without_scope_gets_empty_access() {
     let env = env_with_projects();

@@ -83,7 +83,7 @@ impl ProxyBearer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyStore, LiveKeys, SigningAlg};
+    use crate::keys::{KeyStore, LiveKeys, SigningAlg, TokenHeader};
     use std::sync::Arc;
 
     #[test]
@@ -92,11 +92,11 @@ mod tests {
         let store = KeyStore::new(dir.path());
         store.init(SigningAlg::Es256).expect("init");
         let verifier = JwtVerifier::new(Arc::new(
-            LiveKeys::open(KeyStore::new(dir.path())).expect("open"),
+            LiveKeys::open(KeyStore::new(dir.path()), TokenHeader::default()).expect("open"),
         ));
         let now = Utc::now().timestamp();
         let token = store
-            .signer()
+            .signer(TokenHeader::default())
             .expect("signer")
             .sign(&serde_json::json!({
                 "iss": "wvs-auth", "aud": "dependency_proxy", "sub": "u",

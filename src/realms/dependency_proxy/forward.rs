@@ -306,11 +306,13 @@ async fn forward(
     })?;
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
-        // Our own token refused: the cache does not trust this wvs-auth (service, issuer or
-        // rootcertbundle). The client's credentials are fine, so no 401 to the client.
+        // Our own token refused: the cache does not trust this wvs-auth (service, issuer,
+        // rootcertbundle, or a 3.x `jwks:` without `--token-header kid`). The client's
+        // credentials are fine, so no 401 to the client.
         log::error!(
             "dependency proxy: the cache refused wvs-auth's token ({status}) for {url}; \
-             check its auth.token service ({:?}), issuer and rootcertbundle",
+             check its auth.token service ({:?}), issuer and rootcertbundle (a 3.x cache \
+             with only jwks needs serve --token-header kid)",
             proxy.service
         );
         return Err(V2Error::BadGateway);

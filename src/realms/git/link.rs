@@ -9,6 +9,10 @@
 //! revocation, expiry and a lost membership stop transfers on the very next request, as
 //! SPEC §1 requires.
 //!
+//! Its header follows `serve --token-header` like every JWT the server signs
+//! (`keys::TokenHeader`): only wvs-auth verifies links, by `kid`, so `x5c` or not changes
+//! nothing but their size.
+//!
 //! The scheme is `RemoteAuth`, not `Bearer`, so the header can never be confused with (or
 //! replayed as) a registry token, whose audience is a registry service. Downloads and
 //! uploads have different audiences, so a download link never uploads.
@@ -124,7 +128,7 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::{KeyStore, LiveKeys, SigningAlg};
+    use crate::keys::{KeyStore, LiveKeys, SigningAlg, TokenHeader};
     use std::sync::Arc;
 
     #[test]
@@ -137,9 +141,9 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = KeyStore::new(dir.path());
         store.init(alg).expect("init");
-        let signer = store.signer().expect("signer");
+        let signer = store.signer(TokenHeader::default()).expect("signer");
         let verifier = JwtVerifier::new(Arc::new(
-            LiveKeys::open(KeyStore::new(dir.path())).expect("keys"),
+            LiveKeys::open(KeyStore::new(dir.path()), TokenHeader::default()).expect("keys"),
         ));
         let repo = NamespacePath::parse("acme/app").expect("path");
         let other_repo = NamespacePath::parse("acme/other").expect("path");
