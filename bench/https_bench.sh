@@ -22,7 +22,7 @@
 # runs every TLS row against that build (e.g. the previous commit's), alternating, for a
 # before/after in one run. See bench/README.md ("HTTPS token benchmark").
 #
-#   bash bench/https_bench.sh                                         # ~5 min + build
+#   bash bench/https_bench.sh                              # ~6 min + build (~9 with BASELINE_BIN)
 #   ROUNDS=1 DURATION=2s NEW_REQUESTS=300 STIME_SECONDS=1 OPENSSL_SECONDS=1 bash bench/https_bench.sh  # smoke
 #
 # Environment:

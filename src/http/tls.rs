@@ -30,7 +30,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// TLS 1.2 sessions remembered by id, for clients that resume without a ticket. TLS 1.3
 /// sessions never land here: they resume from stateless tickets (see
-/// [`CertificateFiles::server_config`]). An entry is about 550 bytes.
+/// [`CertificateFiles::server_config`]). Full, the store is about 6 MB of RSS.
 const SESSION_CACHE_ENTRIES: usize = 16_384;
 
 /// Why a certificate and key cannot be served; one line for the operator.
