@@ -81,11 +81,9 @@ die() {
 
 # Only the workers setting is taken from the caller's environment: a stray WVS_AUTH_CONFIG,
 # WVS_AUTH_SERVICE or WVS_AUTH_LISTEN must not change what is measured. WVS_AUTH_BIN is the
-# script's own setting; it is read before the loop clears it.
+# script's own setting; it is read before clear_wvs_env (bench/common.sh) clears it.
 PREBUILT_BIN=${WVS_AUTH_BIN:-}
-while read -r var; do
-  [[ $var == WVS_AUTH_WORKERS ]] || unset "$var"
-done < <(compgen -e | grep '^WVS_AUTH_' || true)
+clear_wvs_env
 
 [[ $SEED_TOKENS =~ ^[0-9]+$ ]] || die "SEED_TOKENS must be a number"
 [[ $CONNECTIONS =~ ^[0-9]+$ && $THREADS =~ ^[0-9]+$ ]] || die "CONNECTIONS and THREADS must be numbers"
@@ -148,19 +146,9 @@ fi
 wvs() { "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" "$@"; }
 
 # ---------------------------------------------------------------- database
-log "keys init, group bench, project bench/app in $WORK"
-wvs keys init --alg "$KEY_ALG" >/dev/null || die "keys init failed"
-wvs group create bench >/dev/null || die "group create failed"
-wvs project create bench/app >/dev/null || die "project create failed"
-
-# The token the load uses: read + write registry on bench/app, default username
-# (wvs+deploy-token-N, whose `+` must be percent-encoded in account=).
-load_json=$(wvs token create --project bench/app --name bench-load \
-  --scopes read_registry,write_registry --json) || die "token create (load token) failed"
-json_field() { sed -n "s/^ *\"$1\": \"\\([^\"]*\\)\",\\{0,1\\}\$/\\1/p" <<<"$load_json"; }
-LOAD_USER=$(json_field username)
-LOAD_SECRET=$(json_field token)
-[[ -n $LOAD_USER && $LOAD_SECRET == wvsdt-* ]] || die "cannot read username/token from: $load_json"
+log "keys init, group bench, project bench/app and the load token in $WORK"
+# The token the load uses: read + write registry on bench/app, default username.
+make_load_token "$KEY_ALG"
 
 # One `token create` per line of $1 (arguments after `token create --json`), $2 in parallel.
 seed_batch() {
@@ -286,23 +274,12 @@ openssl_sign_per_s() {
 }
 
 # ---------------------------------------------------------------- load runs
-b64url_decode() {
-  local s
-  s=$(tr '_-' '/+' <<<"$1")
-  while ((${#s} % 4)); do s+="="; done
-  base64 -d <<<"$s" 2>/dev/null
-}
-
 # Per log level (key: warn, info): peak RSS, log lines, duration.
 declare -A RSS LOGLINES LEVEL_DURATION
 # Per round (key: LEVEL.ROUND, e.g. warn.2).
 declare -A SIGN SIGN_AVX2 RPS P50_US P99_US RESPONSES RATIO RATIO_SK SRV_US WRK_US BUSY_PCT
 LEVELS=()
-# CPU time in clock ticks: utime+stime of one process, and busy (non-idle) time of the
-# whole machine from /proc/stat.
-proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
-total_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9; exit }' /proc/stat; }
+# CPU time in clock ticks (cpu_ticks, busy_ticks, total_ticks: bench/common.sh).
 HZ=$(getconf CLK_TCK)
 
 # run_round LEVEL ROUND URL DURATION SERVER_LOG: the openssl baseline(s), then one wrk run
@@ -329,7 +306,7 @@ run_round() {
   out=$WORK/wrk-$key.out
   log "$tag wrk -t $THREADS -c $CONNECTIONS -d $duration --latency"
   local srv0 busy0 total0 srv1 busy1 total1
-  srv0=$(proc_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
+  srv0=$(cpu_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
   if ! WVS_BENCH_USER=$LOAD_USER WVS_BENCH_SECRET=$LOAD_SECRET WVS_BENCH_SERVICE=$SERVICE \
     WVS_BENCH_SCOPE=$SCOPE WVS_BENCH_CHECK=$WRK_CHECK /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$key" \
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
@@ -337,7 +314,7 @@ run_round() {
     cat "$out" >&2
     die "$tag wrk failed"
   fi
-  srv1=$(proc_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks)
+  srv1=$(cpu_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks)
   sed 's/^/    /' "$out" >&2
   kill -0 "$SERVER_PID" 2>/dev/null || die "$tag server died during the run: $(tail -n 5 "$slog")"
 
@@ -372,7 +349,7 @@ run_round() {
 
 # run_level LEVEL DURATION: one server with RUST_LOG=LEVEL, one checked answer, ROUNDS rounds.
 run_level() {
-  local level=$1 duration=$2 port url slog i code body jwt payload round
+  local level=$1 duration=$2 port url slog round
   LEVELS+=("$level")
   LEVEL_DURATION[$level]=$duration
   port=$(free_port) || die "no free port found"
@@ -383,24 +360,9 @@ run_level() {
   RUST_LOG=$level "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" serve --listen "127.0.0.1:$port" \
     >"$slog" 2>&1 &
   SERVER_PID=$!
-  for i in $(seq 1 300); do
-    kill -0 "$SERVER_PID" 2>/dev/null || die "[$level] server exited at start: $(tail -n 5 "$slog")"
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "$url/-/health" || true) == 200 ]] && break
-    ((i < 300)) || die "[$level] /-/health not 200 after 30 s: $(tail -n 5 "$slog")"
-    sleep 0.1
-  done
-
-  # One request by hand first: a clear message if credentials or grants are off, and proof
-  # that what wrk measures is a real pull,push grant, not an empty-access token.
-  body=$WORK/first-$level.json
-  code=$(curl -s -o "$body" -w '%{http_code}' -u "$LOAD_USER:$LOAD_SECRET" \
-    "$url/jwt/auth?service=$SERVICE&scope=$(urlencode "$SCOPE")&account=$(urlencode "$LOAD_USER")") ||
-    die "[$level] curl to /jwt/auth failed"
-  [[ $code == 200 ]] || die "[$level] first token request answered $code: $(head -c 300 "$body")"
-  jwt=$(sed -n 's/.*"token":"\([^"]*\)".*/\1/p' "$body")
-  payload=$(b64url_decode "$(cut -d. -f2 <<<"$jwt")")
-  grep -q '"actions":\["pull","push"\]' <<<"$payload" ||
-    die "[$level] token does not grant pull,push on bench/app: $payload"
+  wait_healthy "$url" "$SERVER_PID" "$slog"
+  # One request by hand first (bench/common.sh): the grant wrk then asks for is pull,push.
+  check_token_grant "$url" "$LOAD_USER" "$LOAD_SECRET" "$WORK/first-$level.json"
 
   for ((round = 1; round <= ROUNDS; round++)); do
     run_round "$level" "$round" "$url" "$duration" "$slog"

@@ -28,9 +28,9 @@ use crate::poll::Interval;
 /// How often the files are looked at.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// TLS sessions remembered for resumption (TLS 1.2 ids and TLS 1.3 stateful tickets): a
-/// resumed handshake skips the certificate signature, the expensive half of a handshake.
-/// An entry is a few hundred bytes.
+/// TLS 1.2 sessions remembered by id, for clients that resume without a ticket. TLS 1.3
+/// sessions never land here: they resume from stateless tickets (see
+/// [`CertificateFiles::server_config`]). Full, the store is about 6 MB of RSS.
 const SESSION_CACHE_ENTRIES: usize = 16_384;
 
 /// Why a certificate and key cannot be served; one line for the operator.
@@ -104,6 +104,16 @@ impl CertificateFiles {
             .map_err(TlsError::Setup)?
             .with_no_client_auth()
             .with_cert_resolver(self.clone());
+        // Resumption skips the certificate signature (with RSA-2048 the dearest part of a
+        // handshake). Sessions resume from stateless tickets: the session sealed with a key
+        // only this process holds (AES-256-CBC and HMAC-SHA256, a new key every 6 hours),
+        // opened without a lookup and costing no memory per client. rustls' stateful store
+        // instead finds a TLS 1.3 ticket by a linear search of every id it holds (its
+        // `take`), under one lock: once full (16,384), that search (memcmp) was 31 % of the
+        // server's CPU in a profile of resumed handshakes. And docker, which never resumes,
+        // still gets two tickets per pull, so the store kept a session that would be resumed
+        // for 8,192 pulls at most. bench/README.md ("HTTPS token benchmark") has the figures.
+        config.ticketer = rustls::crypto::aws_lc_rs::Ticketer::new().map_err(TlsError::Setup)?;
         config.session_storage =
             rustls::server::ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
         Ok(config)
@@ -173,6 +183,12 @@ fn load(files: &TlsFiles, provider: &CryptoProvider) -> Result<CertifiedKey, Tls
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls::client::ClientConfig;
+    use rustls::pki_types::ServerName;
+    use rustls::server::StoresServerSessions;
+    use rustls::{ClientConnection, ConnectionCommon, HandshakeKind, ServerConnection};
+    use std::ops::DerefMut;
+    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn pair(name: &str) -> (String, String) {
         let key = rcgen::KeyPair::generate().expect("key");
@@ -186,6 +202,15 @@ mod tests {
             cert: dir.join("cert.pem"),
             key: dir.join("key.pem"),
         }
+    }
+
+    /// A new pair for `name`, written to the two files in `dir`; the files and the certificate.
+    fn written_pair(dir: &Path, name: &str) -> (TlsFiles, String) {
+        let f = files(dir);
+        let (cert, key) = pair(name);
+        std::fs::write(&f.cert, &cert).expect("write");
+        std::fs::write(&f.key, &key).expect("write");
+        (f, cert)
     }
 
     fn served(certs: &Arc<CertificateFiles>) -> Vec<u8> {
@@ -222,13 +247,107 @@ mod tests {
         CertificateFiles::open(f).expect("a matching pair");
     }
 
+    /// The server's session store, counting what reaches it.
+    #[derive(Debug)]
+    struct CountingStore {
+        inner: Arc<dyn StoresServerSessions>,
+        puts: AtomicUsize,
+        takes: AtomicUsize,
+    }
+
+    impl StoresServerSessions for CountingStore {
+        fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
+            self.puts.fetch_add(1, Ordering::Relaxed);
+            self.inner.put(key, value)
+        }
+        fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.inner.get(key)
+        }
+        fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
+            self.takes.fetch_add(1, Ordering::Relaxed);
+            self.inner.take(key)
+        }
+        fn can_cache(&self) -> bool {
+            self.inner.can_cache()
+        }
+    }
+
+    /// One connection in memory, until neither side has anything left to send (TLS 1.3
+    /// tickets follow the handshake): was it a full handshake or a resumed one?
+    fn connect(client: &Arc<ClientConfig>, server: &Arc<rustls::ServerConfig>) -> HandshakeKind {
+        let name = ServerName::try_from("a.test").expect("name");
+        let mut client = ClientConnection::new(client.clone(), name).expect("client");
+        let mut server = ServerConnection::new(server.clone()).expect("server");
+        fn pass(
+            from: &mut impl DerefMut<Target = ConnectionCommon<impl Sized>>,
+            to: &mut impl DerefMut<Target = ConnectionCommon<impl Sized>>,
+        ) -> bool {
+            let mut bytes = Vec::new();
+            while from.wants_write() {
+                from.write_tls(&mut bytes).expect("write_tls");
+            }
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                to.read_tls(&mut rest).expect("read_tls");
+                to.process_new_packets().expect("TLS");
+            }
+            !bytes.is_empty()
+        }
+        // `|`, not `||`: both directions on every turn.
+        while pass(&mut client, &mut server) | pass(&mut server, &mut client) {}
+        assert!(!client.is_handshaking() && !server.is_handshaking());
+        server.handshake_kind().expect("handshake kind")
+    }
+
+    #[test]
+    fn sessions_resume_from_tickets_and_tls13_leaves_the_store_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (f, cert) = written_pair(dir.path(), "a.test");
+        let certs = Arc::new(CertificateFiles::open(f).expect("open"));
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(cert.as_bytes()).expect("PEM"))
+            .expect("root");
+        for version in [&rustls::version::TLS13, &rustls::version::TLS12] {
+            let mut server = certs.server_config().expect("config");
+            assert!(server.ticketer.enabled(), "stateless tickets");
+            let store = Arc::new(CountingStore {
+                inner: server.session_storage.clone(),
+                puts: AtomicUsize::new(0),
+                takes: AtomicUsize::new(0),
+            });
+            server.session_storage = store.clone();
+            let server = Arc::new(server);
+            let client = Arc::new(
+                ClientConfig::builder_with_provider(certs.provider.clone())
+                    .with_protocol_versions(&[version])
+                    .expect("version")
+                    .with_root_certificates(roots.clone())
+                    .with_no_client_auth(),
+            );
+            assert_eq!(
+                connect(&client, &server),
+                HandshakeKind::Full,
+                "{version:?}"
+            );
+            for _ in 0..3 {
+                assert_eq!(
+                    connect(&client, &server),
+                    HandshakeKind::Resumed,
+                    "{version:?}"
+                );
+            }
+            if version == &rustls::version::TLS13 {
+                assert_eq!(store.puts.load(Ordering::Relaxed), 0);
+                assert_eq!(store.takes.load(Ordering::Relaxed), 0);
+            }
+        }
+    }
+
     #[test]
     fn a_renewal_is_served_once_both_files_match() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let f = files(dir.path());
-        let (cert1, key1) = pair("a.test");
-        std::fs::write(&f.cert, &cert1).expect("write");
-        std::fs::write(&f.key, &key1).expect("write");
+        let (f, _) = written_pair(dir.path(), "a.test");
         let certs = Arc::new(CertificateFiles::open(f.clone()).expect("open"));
         let first = served(&certs);
 
