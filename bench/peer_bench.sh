@@ -65,12 +65,9 @@ htpasswd -B -C "$PEER_BCRYPT_COST" -b -c "$WORK/htpasswd" "$PEER_USER" "$PEER_SE
 # ---------------------------------------------------------------- wvs-auth
 build_release
 wvs() { "$BIN" --data-dir "$WORK/data" --keys-dir "$WORK/keys" "$@"; }
-wvs keys init --alg RS256 >/dev/null
-wvs group create bench >/dev/null
-wvs project create bench/app >/dev/null
-json=$(wvs token create --project bench/app --name bench-load --scopes read_registry,write_registry --json)
-WVS_USER=$(json_field "$json" username)
-WVS_SECRET=$(json_field "$json" token)
+make_load_token RS256
+WVS_USER=$LOAD_USER
+WVS_SECRET=$LOAD_SECRET
 
 SCOPE="repository:bench/app:pull,push"
 

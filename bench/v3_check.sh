@@ -83,13 +83,9 @@ log "registry: $("$REGISTRY_BIN" --version 2>&1 | head -n 1)"
 # ---------------------------------------------------------------- wvs-auth
 build_release
 wvs() { "$BIN" --data-dir "$WORK/data" --keys-dir "$WORK/keys" "$@"; }
-wvs keys init --alg RS256 >/dev/null
-wvs group create acme >/dev/null
-wvs project create acme/app >/dev/null
-json=$(wvs token create --project acme/app --name v3-check --scopes read_registry,write_registry --json)
-USER_=$(json_field "$json" username)
-SECRET_=$(json_field "$json" token)
-[[ -n $USER_ && -n $SECRET_ ]] || die "token create --json printed no username or token"
+make_load_token RS256
+USER_=$LOAD_USER
+SECRET_=$LOAD_SECRET
 wvs keys bundle >"$WORK/bundle.pem"
 
 # ---------------------------------------------------------------- an image to push
@@ -207,7 +203,7 @@ YAML
 header_fields() {
   local token
   token=$(curl -s -u "$USER_:$SECRET_" \
-    "$REALM?service=container_registry&scope=$(urlencode repository:acme/app:pull,push)" |
+    "$REALM?service=container_registry&scope=$(urlencode repository:bench/app:pull,push)" |
     python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') || return 1
   python3 -c 'import base64,json,sys; h=sys.argv[1].split(".")[0]; print(",".join(sorted(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4))))))' "$token"
 }
@@ -229,7 +225,7 @@ check() {
     x5c) [[ $fields == alg,kid,typ,x5c ]] || { ok=0; detail+=" header [$fields], expected x5c;"; } ;;
     kid) [[ $fields == alg,kid,typ ]] || { ok=0; detail+=" header [$fields], expected no x5c;"; } ;;
   esac
-  local dest=docker://$HOST/acme/app:$name
+  local dest=docker://$HOST/bench/app:$name
   if out=$(skopeo_ copy --quiet --dest-tls-verify=false --dest-creds "$USER_:$SECRET_" \
     "oci:$WORK/layout:latest" "$dest" 2>&1); then
     got=accept
@@ -252,7 +248,7 @@ check() {
     fi
   fi
   if [[ $DOCKER == 1 ]]; then
-    local ref=$HOST/acme/app:$name-docker dgot
+    local ref=$HOST/bench/app:$name-docker dgot
     mkdir -p "$WORK/$name-context"
     echo "wvs-auth v3 check $name $(date +%s%N)" >"$WORK/$name-context/content.txt"
     printf 'FROM scratch\nCOPY content.txt /\n' >"$WORK/$name-context/Dockerfile"
