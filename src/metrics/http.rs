@@ -13,7 +13,7 @@ use actix_web::middleware::Next;
 use actix_web::web::{self, Bytes};
 use actix_web::{HttpMessage, HttpRequest, HttpResponse};
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry,
 };
 
 use super::{InFlight, Metrics, MetricsError};
@@ -45,29 +45,31 @@ pub(crate) struct HttpMetrics {
 
 impl HttpMetrics {
     pub(crate) fn new(registry: &Registry, buckets: &[f64]) -> Result<Self, MetricsError> {
-        let requests = IntCounterVec::new(
-            Opts::new(
-                "wvs_auth_http_requests_total",
-                "HTTP requests answered, by route pattern, method and status code.",
-            ),
+        let requests = super::counter_vec(
+            registry,
+            "wvs_auth_http_requests_total",
+            "HTTP requests answered, by route pattern, method and status code.",
             &["route", "method", "status"],
         )?;
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "wvs_auth_http_request_duration_seconds",
-                "Time to the response head, by route pattern and method (a streamed body \
+        let duration = super::registered(
+            registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "wvs_auth_http_request_duration_seconds",
+                    "Time to the response head, by route pattern and method (a streamed body \
                  goes on after it).",
-            )
-            .buckets(buckets.to_vec()),
-            &["route", "method"],
+                )
+                .buckets(buckets.to_vec()),
+                &["route", "method"],
+            ),
         )?;
-        let in_flight = IntGauge::new(
-            "wvs_auth_http_requests_in_flight",
-            "HTTP requests being handled now.",
+        let in_flight = super::registered(
+            registry,
+            IntGauge::new(
+                "wvs_auth_http_requests_in_flight",
+                "HTTP requests being handled now.",
+            ),
         )?;
-        registry.register(Box::new(requests.clone()))?;
-        registry.register(Box::new(duration.clone()))?;
-        registry.register(Box::new(in_flight.clone()))?;
         let token_ok = ["GET", "POST"].map(|method| {
             (
                 requests.with_label_values(&[TOKEN_ROUTE, method, "200"]),

@@ -38,6 +38,39 @@ pub const CONTENT_TYPE: &str = TEXT_FORMAT;
 #[error("cannot set up the metrics: {0}")]
 pub struct MetricsError(#[from] prometheus::Error);
 
+/// A metric made and registered in one step: every metric here is both, and a metric made
+/// but not registered would silently never be scraped.
+fn registered<M: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: Result<M, prometheus::Error>,
+) -> Result<M, MetricsError> {
+    let metric = metric?;
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A registered counter family `name` with `labels`.
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, MetricsError> {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels))
+}
+
+/// A registered histogram `name` of storage-call seconds.
+fn storage_histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+) -> Result<Histogram, MetricsError> {
+    registered(
+        registry,
+        Histogram::with_opts(HistogramOpts::new(name, help).buckets(STORAGE_BUCKETS.to_vec())),
+    )
+}
+
 /// Request latency buckets, seconds: a token is answered in well under a millisecond, a
 /// clone's first answer or a package upload in seconds.
 const HTTP_BUCKETS: &[f64] = &[
@@ -193,15 +226,13 @@ impl Metrics {
         let registry = Registry::new();
         let http = http::HttpMetrics::new(&registry, HTTP_BUCKETS)?;
 
-        let tokens_family = IntCounterVec::new(
-            Opts::new(
-                "wvs_auth_tokens_issued_total",
-                "Registry tokens issued by /jwt/auth, by service and by the kind of principal \
+        let tokens_family = counter_vec(
+            &registry,
+            "wvs_auth_tokens_issued_total",
+            "Registry tokens issued by /jwt/auth, by service and by the kind of principal \
                  they were issued to.",
-            ),
             &["service", "principal"],
         )?;
-        registry.register(Box::new(tokens_family.clone()))?;
         let tokens = TokenCounters {
             resolved: services
                 .iter()
@@ -214,64 +245,54 @@ impl Metrics {
             family: tokens_family,
         };
 
-        let failures = IntCounterVec::new(
-            Opts::new(
-                "wvs_auth_auth_failures_total",
-                "Credentials refused, on every surface, by surface and reason (the same \
+        let failures = counter_vec(
+            &registry,
+            "wvs_auth_auth_failures_total",
+            "Credentials refused, on every surface, by surface and reason (the same \
                  refusals the audit log records).",
-            ),
             &["surface", "reason"],
         )?;
-        registry.register(Box::new(failures.clone()))?;
 
-        let throttled_family = IntCounterVec::new(
-            Opts::new(
-                "wvs_auth_throttled_requests_total",
-                "Requests told to come back later, by the limit that refused them: \
+        let throttled_family = counter_vec(
+            &registry,
+            "wvs_auth_throttled_requests_total",
+            "Requests told to come back later, by the limit that refused them: \
                  auth_failures and requests_in_flight answer 429, git_processes 503.",
-            ),
             &["limit"],
         )?;
-        registry.register(Box::new(throttled_family.clone()))?;
         let throttled = Limit::ALL.map(|l| throttled_family.with_label_values(&[l.label()]));
 
-        let wait = Histogram::with_opts(
-            HistogramOpts::new(
-                "wvs_auth_storage_wait_duration_seconds",
-                "Time storage calls waited for a place on the blocking pool.",
-            )
-            .buckets(STORAGE_BUCKETS.to_vec()),
+        let wait = storage_histogram(
+            &registry,
+            "wvs_auth_storage_wait_duration_seconds",
+            "Time storage calls waited for a place on the blocking pool.",
         )?;
-        let call = Histogram::with_opts(
-            HistogramOpts::new(
-                "wvs_auth_storage_call_duration_seconds",
-                "Time storage calls ran on the blocking pool (database reads and commits, \
-                 blob opens).",
-            )
-            .buckets(STORAGE_BUCKETS.to_vec()),
+        let call = storage_histogram(
+            &registry,
+            "wvs_auth_storage_call_duration_seconds",
+            "Time storage calls ran on the blocking pool (database reads and commits, \
+             blob opens).",
         )?;
-        registry.register(Box::new(wait.clone()))?;
-        registry.register(Box::new(call.clone()))?;
 
-        let served_family = IntCounterVec::new(
-            Opts::new(
-                "wvs_auth_served_bytes_total",
-                "Response body bytes streamed to clients: git (http-backend), lfs (object \
+        let served_family = counter_vec(
+            &registry,
+            "wvs_auth_served_bytes_total",
+            "Response body bytes streamed to clients: git (http-backend), lfs (object \
                  downloads), package (package file downloads).",
-            ),
             &["kind"],
         )?;
-        registry.register(Box::new(served_family.clone()))?;
         let served = Served::ALL.map(|s| served_family.with_label_values(&[s.label()]));
 
-        let build = IntGaugeVec::new(
-            Opts::new(
-                "wvs_auth_build_info",
-                "Always 1; the version of the running wvs-auth is its label.",
+        let build = registered(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "wvs_auth_build_info",
+                    "Always 1; the version of the running wvs-auth is its label.",
+                ),
+                &["version"],
             ),
-            &["version"],
         )?;
-        registry.register(Box::new(build.clone()))?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
 
         // Series for every surface and reason from zero on, so `rate()` and `increase()`
