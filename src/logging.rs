@@ -64,15 +64,26 @@ fn json_line(record: &log::Record<'_>) -> String {
     let fields = record
         .key_values()
         .get(log::kv::Key::from_str(FIELDS_KEY))
-        .and_then(|v| v.to_borrowed_str().map(str::to_owned))
-        .and_then(|text| serde_json::from_str::<serde_json::Map<_, _>>(&text).ok());
-    match fields {
-        Some(fields) => object.extend(fields),
+        .and_then(|v| v.to_borrowed_str().map(str::to_owned));
+    // The fields are an object `AccessLine::json_fields` serialised: its members join the
+    // head's as they are, without being parsed again.
+    let members = fields
+        .as_deref()
+        .and_then(|text| text.strip_prefix('{'))
+        .filter(|rest| rest.len() > 1 && rest.ends_with('}'));
+    match members {
+        Some(members) => {
+            let mut line = serde_json::Value::Object(object).to_string();
+            line.pop();
+            line.push(',');
+            line.push_str(members);
+            line
+        }
         None => {
             object.insert("message".into(), record.args().to_string().into());
+            serde_json::Value::Object(object).to_string()
         }
     }
-    serde_json::Value::Object(object).to_string()
 }
 
 /// A field's value, typed so JSON keeps numbers and lists while the text form stays as it
