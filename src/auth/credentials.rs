@@ -28,6 +28,10 @@ pub enum Source {
     DeployToken,
     /// NuGet's `X-NuGet-ApiKey: SECRET`.
     NugetApiKey,
+    /// Cargo's `Authorization: <the configured token string>`, sent raw: the secret is
+    /// its last word (`Bearer wvsdt-…` and a bare `wvsdt-…` both work). Basic there is
+    /// no credential, as no Cargo client sends it.
+    CargoToken,
 }
 
 /// The credentials of a request, from the first of `sources` that has any.
@@ -61,6 +65,16 @@ pub fn presented(headers: &HeaderMap, sources: &[Source]) -> Result<Option<Prese
             Source::PrivateToken => header_token(headers, "private-token"),
             Source::DeployToken => header_token(headers, "deploy-token"),
             Source::NugetApiKey => header_token(headers, "x-nuget-apikey"),
+            Source::CargoToken => headers
+                .get(AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| {
+                    !v.trim_start()
+                        .get(..6)
+                        .is_some_and(|s| s.eq_ignore_ascii_case("basic "))
+                })
+                .and_then(|v| v.split_whitespace().last())
+                .and_then(bare_secret),
         };
         if found.is_some() {
             return Ok(found);
@@ -112,6 +126,30 @@ pub fn parse_basic(value: &[u8]) -> Result<Credentials, BasicError> {
         username: username.to_string(),
         secret: SecretString::from(secret),
     })
+}
+
+#[cfg(test)]
+mod cargo_tests {
+    use super::*;
+    use actix_web::http::header::HeaderValue;
+    use secrecy::ExposeSecret;
+
+    fn cargo(value: &str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(AUTHORIZATION, HeaderValue::from_str(value).expect("valid"));
+        match presented(&h, &[Source::CargoToken]).expect("never an error") {
+            Some(Presented::Token(s)) => Some(s.expose_secret().to_string()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn cargo_tokens_are_the_last_word_of_authorization() {
+        assert_eq!(cargo("wvsdt-abc").as_deref(), Some("wvsdt-abc"));
+        assert_eq!(cargo("Bearer wvsdt-abc").as_deref(), Some("wvsdt-abc"));
+        assert_eq!(cargo("  ").as_deref(), None);
+        assert_eq!(cargo("Basic dTpw").as_deref(), None);
+    }
 }
 
 #[cfg(test)]

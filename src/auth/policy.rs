@@ -115,6 +115,16 @@ impl Policy {
         requirement: Requirement::None,
     };
 
+    /// The Cargo registry: the package rules, with the token as Cargo sends it (raw in
+    /// `Authorization`) or in `Deploy-Token`.
+    pub const CARGO: Policy = Policy {
+        surface: Surface::Packages,
+        sources: &[Source::DeployToken, Source::CargoToken],
+        accepts: Accepts::ALL,
+        anonymous: true,
+        requirement: Requirement::None,
+    };
+
     /// The settings pages' sign-in form: a password only; tokens are for machines.
     pub const SIGN_IN: Policy = Policy {
         surface: Surface::Pages,

@@ -32,6 +32,8 @@ pub enum AuditAction {
     DeployTokenFirstUsed,
     PackagePublished,
     PackageDeleted,
+    /// A version's metadata changed in place (a crate yanked or unyanked).
+    PackageUpdated,
     AuthFailure,
     /// Failed authentications past the audit budget of one window, as one row: how many,
     /// and the client with the most (a flood must not write a row per attempt).
@@ -41,7 +43,7 @@ pub enum AuditAction {
 }
 
 impl AuditAction {
-    pub const ALL: [AuditAction; 20] = [
+    pub const ALL: [AuditAction; 21] = [
         AuditAction::GroupCreated,
         AuditAction::GroupUpdated,
         AuditAction::ProjectCreated,
@@ -59,6 +61,7 @@ impl AuditAction {
         AuditAction::DeployTokenFirstUsed,
         AuditAction::PackagePublished,
         AuditAction::PackageDeleted,
+        AuditAction::PackageUpdated,
         AuditAction::AuthFailure,
         AuditAction::AuthFailuresSummarized,
         AuditAction::AuditPruned,
@@ -83,6 +86,7 @@ impl AuditAction {
             AuditAction::DeployTokenFirstUsed => "deploy_token_first_used",
             AuditAction::PackagePublished => "package_published",
             AuditAction::PackageDeleted => "package_deleted",
+            AuditAction::PackageUpdated => "package_updated",
             AuditAction::AuthFailure => "auth_failure",
             AuditAction::AuthFailuresSummarized => "auth_failures_summarized",
             AuditAction::AuditPruned => "audit_pruned",

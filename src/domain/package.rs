@@ -22,13 +22,15 @@ pub enum PackageFormat {
     Generic,
     Pypi,
     Npm,
+    Cargo,
 }
 
 impl PackageFormat {
-    pub const ALL: [PackageFormat; 3] = [
+    pub const ALL: [PackageFormat; 4] = [
         PackageFormat::Generic,
         PackageFormat::Pypi,
         PackageFormat::Npm,
+        PackageFormat::Cargo,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -36,14 +38,17 @@ impl PackageFormat {
             PackageFormat::Generic => "generic",
             PackageFormat::Pypi => "pypi",
             PackageFormat::Npm => "npm",
+            PackageFormat::Cargo => "cargo",
         }
     }
 
     /// The canonical form of a name, the one lookups and uniqueness use: PEP 503 for PyPI
-    /// (`My_Pkg.x` and `my-pkg-x` are one project), the name itself elsewhere.
+    /// (`My_Pkg.x` and `my-pkg-x` are one project), Cargo's rule for crates (`Foo_bar` and
+    /// `foo-bar` are one crate), the name itself elsewhere.
     pub fn normalize(self, name: &str) -> String {
         match self {
             PackageFormat::Pypi => pep503_normalize(name),
+            PackageFormat::Cargo => cargo_normalize(name),
             PackageFormat::Generic | PackageFormat::Npm => name.to_string(),
         }
     }
@@ -185,6 +190,47 @@ pub fn pep503_normalize(name: &str) -> String {
         }
     }
     out
+}
+
+/// A crate name as Cargo accepts one: ASCII letters, digits, `-` and `_`, starting with a
+/// letter, at most 64 characters (Cargo's own `validate_package_name` and crates.io's limit).
+pub fn validate_crate_name(name: &str) -> Result<(), PackageInputError> {
+    let starts_well = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+    if !starts_well
+        || name.len() > 64
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(PackageInputError::Name(name.into()));
+    }
+    Ok(())
+}
+
+/// Cargo treats names that differ only in case or in `-` against `_` as one crate.
+pub fn cargo_normalize(name: &str) -> String {
+    name.to_ascii_lowercase().replace('_', "-")
+}
+
+/// The path of a crate's file in a sparse index, relative to its root (the Cargo
+/// reference, "Index files"): `1/a`, `2/ab`, `3/a/abc`, else `ab/cd/abcd…`, lower-case.
+/// Only for names `validate_crate_name` accepts (ASCII, so byte slicing is safe).
+pub fn crate_index_path(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    match lower.len() {
+        0 => String::new(),
+        1 => format!("1/{lower}"),
+        2 => format!("2/{lower}"),
+        3 => format!("3/{}/{lower}", &lower[..1]),
+        _ => format!("{}/{}/{lower}", &lower[..2], &lower[2..4]),
+    }
+}
+
+/// The crate an index path names, if the path is the one Cargo would ask for that name.
+pub fn crate_of_index_path(path: &str) -> Option<&str> {
+    let name = path.rsplit('/').next()?;
+    validate_crate_name(name).ok()?;
+    (crate_index_path(name) == path.to_ascii_lowercase()).then_some(name)
 }
 
 /// An npm package name: `name` or `@scope/name`, lower-case URL-safe characters (npm's own
@@ -363,6 +409,7 @@ mod tests {
         assert!(validate_pypi_name("my_pkg.x").is_ok());
         assert!(validate_pypi_name("pkg-").is_err());
         assert_eq!(PackageFormat::Pypi.normalize("My_Pkg"), "my-pkg");
+        assert_eq!(PackageFormat::Cargo.normalize("Serde_Json"), "serde-json");
         assert_eq!(PackageFormat::Npm.normalize("@a/B"), "@a/B");
     }
 
@@ -472,5 +519,27 @@ mod tests {
             CredentialsRequired
         );
         assert_eq!(package_access(&user(&[]), None, Read), NotFound);
+    }
+
+    #[test]
+    fn crate_index_paths_follow_the_cargo_reference() {
+        assert_eq!(crate_index_path("a"), "1/a");
+        assert_eq!(crate_index_path("Ab"), "2/ab");
+        assert_eq!(crate_index_path("abc"), "3/a/abc");
+        assert_eq!(crate_index_path("Serde_json"), "se/rd/serde_json");
+        assert_eq!(crate_of_index_path("se/rd/serde_json"), Some("serde_json"));
+        assert_eq!(crate_of_index_path("3/a/abc"), Some("abc"));
+        assert_eq!(crate_of_index_path("3/b/abc"), None);
+        assert_eq!(crate_of_index_path("ab/cd/../abcd"), None);
+        assert_eq!(crate_of_index_path("1/-"), None);
+        assert_eq!(crate_of_index_path(""), None);
+    }
+
+    #[test]
+    fn crate_names_are_cargo_s() {
+        assert!(validate_crate_name("wvs_demo-2").is_ok());
+        for bad in ["", "2abc", "a b", "a.b", "ä", &"a".repeat(65)] {
+            assert!(validate_crate_name(bad).is_err(), "{bad:?}");
+        }
     }
 }

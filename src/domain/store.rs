@@ -376,6 +376,15 @@ pub trait PackageStore: Send + Sync {
     /// file refers to any more (the caller removes them).
     fn delete_package(&self, id: i64, event: &NewAuditEvent) -> Result<Vec<String>, StoreError>;
 
+    /// Replaces a version's format metadata with `event`, in one transaction (`NotFound`
+    /// when the version is gone): Cargo's yank flag lives there.
+    fn set_package_metadata(
+        &self,
+        id: i64,
+        metadata: &str,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError>;
+
     /// The tags of a package in a project: `(tag, version)`, by tag.
     fn package_tags(
         &self,

@@ -220,6 +220,39 @@ impl PackageManager {
         Ok(())
     }
 
+    /// Replaces a version's metadata (Cargo's yank and unyank), audited as
+    /// `package_updated` with `detail`. Whoever may publish may do it.
+    pub fn update_metadata(
+        &self,
+        principal: &Principal,
+        project: &Project,
+        package: &Package,
+        metadata: &str,
+        detail: &str,
+    ) -> Result<(), ManageError> {
+        authorize(principal, project, PackageOperation::Publish)?;
+        if package.project_id != project.id {
+            return Err(Missing::Package(package.id).into());
+        }
+        let (actor, token_id) = actor_of(principal);
+        let mut event = NewAuditEvent::by(
+            &actor,
+            AuditAction::PackageUpdated,
+            project.path.to_string(),
+        )
+        .with_detail(format!(
+            "format={} name={} version={} package={} {detail}",
+            package.format, package.name, package.version, package.id
+        ));
+        event.deploy_token_id = token_id;
+        self.store
+            .set_package_metadata(package.id, metadata, &event)
+            .map_err(|e| match e {
+                StoreError::NotFound(_) => ManageError::NotFound(Missing::Package(package.id)),
+                other => other.into(),
+            })
+    }
+
     /// A blob left behind costs only disk space (content-addressed, never served without a
     /// row), so a failed removal is logged, not an error.
     fn remove_blob(&self, sha256: &str) {

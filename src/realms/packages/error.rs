@@ -25,6 +25,9 @@ pub enum PackageError {
     NotFound(&'static str),
     #[error("{0}")]
     BadRequest(String),
+    /// 409: a version (or a name) that cannot be published again.
+    #[error("{0}")]
+    Conflict(String),
     #[error("413 Request Entity Too Large: {0}")]
     TooLarge(String),
     #[error("405 Method Not Allowed")]
@@ -42,6 +45,7 @@ impl ResponseError for PackageError {
             PackageError::Forbidden | PackageError::Refused(_) => StatusCode::FORBIDDEN,
             PackageError::NotFound(_) => StatusCode::NOT_FOUND,
             PackageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PackageError::Conflict(_) => StatusCode::CONFLICT,
             PackageError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             PackageError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             PackageError::Throttled(_) => StatusCode::TOO_MANY_REQUESTS,

@@ -4,12 +4,14 @@
 //! - [`generic`]: `PUT|GET P/packages/generic/:name/:version/:file`.
 //! - [`pypi`]: twine's upload, the PEP 503 / PEP 691 simple index, files (P and G).
 //! - [`npm`]: publish, packuments, tarballs, dist-tags, unpublish (P; reads at G and I).
+//! - [`cargo`]: a sparse index and Cargo's web API per project (P only).
 //!
 //! Every request authenticates with policy `PACKAGES`, resolves the project (or the
 //! projects below a group the caller may read) and asks `domain::package::package_access`;
 //! uploads stream into the blob store (`store::blobs`) and are recorded by
 //! `manage::PackageManager`. Writes happen only at project level.
 
+mod cargo;
 mod error;
 mod generic;
 pub mod npm;
@@ -75,7 +77,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::scope("/api/v4/packages/npm")
             .app_data(npm::Level::Instance)
             .default_service(web::to(npm::dispatch)),
-    );
+    )
+    .configure(cargo::configure);
 }
 
 async fn not_found() -> Result<HttpResponse, PackageError> {
@@ -89,7 +92,16 @@ async fn method_not_allowed() -> Result<HttpResponse, PackageError> {
 /// The principal behind the request, by the package routes' policy. Credentials that
 /// cannot be read count as invalid ones: 401 with a challenge.
 async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<Principal, PackageError> {
-    let attempt = state.auth.attempt(req, &Policy::PACKAGES);
+    authenticate_with(req, state, &Policy::PACKAGES).await
+}
+
+/// The same by another policy of the package rules (Cargo's, which reads its raw token).
+async fn authenticate_with(
+    req: &HttpRequest,
+    state: &AppState,
+    policy: &'static Policy,
+) -> Result<Principal, PackageError> {
+    let attempt = state.auth.attempt(req, policy);
     state.auth.check(&attempt, None).await.map_err(|e| match e {
         AuthFailure::Throttled(secs) => PackageError::Throttled(secs),
         AuthFailure::Unavailable => PackageError::Unavailable,
@@ -186,7 +198,7 @@ async fn publish(
     staged: Staged,
     upload: Upload,
     mode: PublishMode,
-    taken: fn() -> PackageError,
+    taken: impl FnOnce() -> PackageError + Send + 'static,
 ) -> Result<(), PackageError> {
     state
         .clone()

@@ -485,6 +485,30 @@ impl PackageStore for SqliteStore {
         Ok(self.delete_tx(id, event)?)
     }
 
+    fn set_package_metadata(
+        &self,
+        id: i64,
+        metadata: &str,
+        event: &NewAuditEvent,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(DbError::from)?;
+        let changed = tx
+            .execute(
+                "UPDATE packages SET metadata = ?2 WHERE id = ?1",
+                params![id, metadata],
+            )
+            .map_err(DbError::from)?;
+        if changed == 0 {
+            return Err(StoreError::NotFound(format!("package {id}")));
+        }
+        audit::insert(&tx, event, Utc::now())?;
+        tx.commit().map_err(DbError::from)?;
+        Ok(())
+    }
+
     fn package_tags(
         &self,
         project_id: i64,
