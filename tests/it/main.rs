@@ -17,6 +17,7 @@ mod git_http;
 mod git_push_e2e;
 mod metrics;
 mod packages;
+mod packages_cargo;
 mod packages_npm;
 mod packages_pypi;
 mod registry_e2e;
