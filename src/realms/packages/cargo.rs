@@ -32,6 +32,7 @@ use crate::domain::principal::Principal;
 use crate::domain::store::PublishMode;
 use crate::manage::packages::Upload;
 use crate::request::body::{read_bounded, BodyError};
+use crate::request::error::BASIC_CHALLENGE;
 use crate::store::blobs;
 
 const FORMAT: PackageFormat = PackageFormat::Cargo;
@@ -93,12 +94,14 @@ impl ResponseError for CargoError {
 
     fn error_response(&self) -> HttpResponse {
         let mut res = HttpResponse::build(self.status_code());
-        // The headers the package realm's own answer carries (challenge, Retry-After).
-        let plain = self.inner.error_response();
-        for (name, value) in plain.headers() {
-            if (name == header::WWW_AUTHENTICATE && !self.web_api) || name == header::RETRY_AFTER {
-                res.insert_header((name.clone(), value.clone()));
+        match self.inner {
+            PackageError::Unauthorized if !self.web_api => {
+                res.insert_header((header::WWW_AUTHENTICATE, BASIC_CHALLENGE));
             }
+            PackageError::Throttled(secs) => {
+                res.insert_header((header::RETRY_AFTER, secs.to_string()));
+            }
+            _ => {}
         }
         let detail = match &self.inner {
             PackageError::Unauthorized if self.web_api => {
