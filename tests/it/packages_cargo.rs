@@ -286,13 +286,16 @@ fn cargo_routes_answer_in_cargo_s_shape() {
     }
 
     // A publish by hand, then its index file with an ETag Cargo revalidates with.
-    let meta = br#"{"name":"ab","vers":"1.0.0","deps":[],"features":{}}"#;
     let krate = b"not really a tarball, but bytes";
-    let mut body = Vec::new();
-    body.extend_from_slice(&(meta.len() as u32).to_le_bytes());
-    body.extend_from_slice(meta);
-    body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
-    body.extend_from_slice(krate);
+    let frame = |meta: &[u8]| {
+        let mut body = Vec::new();
+        body.extend_from_slice(&(meta.len() as u32).to_le_bytes());
+        body.extend_from_slice(meta);
+        body.extend_from_slice(&(krate.len() as u32).to_le_bytes());
+        body.extend_from_slice(krate);
+        body
+    };
+    let body = frame(br#"{"name":"ab","vers":"1.0.0","deps":[],"features":{}}"#);
     let published = put(
         &format!("{base}/api/v1/crates/new"),
         Cred::Raw(&rw.secret),
@@ -305,6 +308,14 @@ fn cargo_routes_answer_in_cargo_s_shape() {
         &body,
     );
     assert_eq!(twice.status, 409, "{}", twice.body);
+    // Build metadata does not make another version (crates.io's rule).
+    let rebuilt = put(
+        &format!("{base}/api/v1/crates/new"),
+        Cred::Raw(&rw.secret),
+        &frame(br#"{"name":"ab","vers":"1.0.0+rebuilt","deps":[],"features":{}}"#),
+    );
+    assert_eq!(rebuilt.status, 409, "{}", rebuilt.body);
+    assert!(rebuilt.body.contains("build metadata"), "{}", rebuilt.body);
     let index = get(&format!("{base}/index/2/ab"), Cred::Raw(&rw.secret));
     assert_eq!(index.status, 200, "{}", index.body);
     let line: serde_json::Value =

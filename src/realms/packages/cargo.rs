@@ -23,9 +23,9 @@ use sha2::{Digest, Sha256};
 use super::{authenticate_with, base_url, prefix_of, project, stream_file, PackageError};
 use crate::app::AppState;
 use crate::auth::Policy;
-use crate::domain::namespace::Visibility;
+use crate::domain::namespace::{Project, Visibility};
 use crate::domain::package::{
-    cargo_normalize, crate_of_index_path, validate_crate_name, Package, PackageFormat,
+    cargo_normalize, crate_of_index_path, validate_crate_name, Package, PackageFile, PackageFormat,
     PackageOperation,
 };
 use crate::domain::principal::Principal;
@@ -117,15 +117,27 @@ async fn not_found() -> Result<HttpResponse, CargoError> {
     Err(CargoError::index(PackageError::NotFound("Route")))
 }
 
+/// The caller, by Cargo's policy, and the project it may do `op` with; `shape` picks the
+/// index's or the web API's refusals. Authentication comes first, so a caller without
+/// credentials learns nothing about the project.
+async fn caller_and_project(
+    req: &HttpRequest,
+    state: &web::Data<AppState>,
+    op: PackageOperation,
+    shape: fn(PackageError) -> CargoError,
+) -> Result<(Principal, Project), CargoError> {
+    let principal = authenticate_with(req, state, &Policy::CARGO)
+        .await
+        .map_err(shape)?;
+    let project = project(req, state, &principal, op).await.map_err(shape)?;
+    Ok((principal, project))
+}
+
 /// The index's `config.json`. Links keep the prefix the client used (`{id}` as a number or
 /// a path), so the token Cargo holds for this index reaches the downloads too.
 async fn config(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, CargoError> {
-    let principal = authenticate_with(&req, &state, &Policy::CARGO)
-        .await
-        .map_err(CargoError::index)?;
-    let project = project(&req, &state, &principal, PackageOperation::Read)
-        .await
-        .map_err(CargoError::index)?;
+    let (_, project) =
+        caller_and_project(&req, &state, PackageOperation::Read, CargoError::index).await?;
     let prefix = prefix_of(&req, "/packages/cargo").unwrap_or_default();
     let api = format!("{}{prefix}", base_url(&req, &state));
     Ok(HttpResponse::Ok().json(json!({
@@ -145,12 +157,8 @@ async fn index_file(
     let name = crate_of_index_path(&index_path)
         .ok_or(CargoError::index(PackageError::NotFound("Crate")))?
         .to_ascii_lowercase();
-    let principal = authenticate_with(&req, &state, &Policy::CARGO)
-        .await
-        .map_err(CargoError::index)?;
-    let project = project(&req, &state, &principal, PackageOperation::Read)
-        .await
-        .map_err(CargoError::index)?;
+    let (_, project) =
+        caller_and_project(&req, &state, PackageOperation::Read, CargoError::index).await?;
     let versions = state
         .clone()
         .into_inner()
@@ -376,12 +384,8 @@ async fn publish(
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, CargoError> {
-    let principal = authenticate_with(&req, &state, &Policy::CARGO)
-        .await
-        .map_err(CargoError::api)?;
-    let project = project(&req, &state, &principal, PackageOperation::Publish)
-        .await
-        .map_err(CargoError::api)?;
+    let (principal, project) =
+        caller_and_project(&req, &state, PackageOperation::Publish, CargoError::api).await?;
     let limit = state.realms.max_package_size.saturating_add(1 << 20);
     let body = read_bounded(payload, usize::try_from(limit).unwrap_or(usize::MAX))
         .await
@@ -396,24 +400,33 @@ async fn publish(
     drop(body);
 
     let normalized = cargo_normalize(&line.name);
-    let (project_id, wanted) = (project.id, line.name.clone());
-    let spelled_otherwise = state
+    let (project_id, wanted, vers) = (project.id, line.name.clone(), line.vers.clone());
+    let clash = state
         .clone()
         .into_inner()
-        .on_pool(move |s| -> Result<Option<String>, PackageError> {
+        .on_pool(move |s| -> Result<Option<Clash>, PackageError> {
             Ok(s.store
                 .versions_of(&[project_id], FORMAT, &cargo_normalize(&wanted))?
                 .into_iter()
-                .map(|(p, _)| p.name)
-                .find(|n| *n != wanted))
+                .find_map(|(p, _)| clash_with(&wanted, &vers, &p.name, &p.version)))
         })
         .await
         .map_err(CargoError::api)?;
-    if let Some(existing) = spelled_otherwise {
-        return Err(CargoError::api(PackageError::Conflict(format!(
-            "crate name `{}` is taken by `{existing}` in this registry",
-            line.name
-        ))));
+    match clash {
+        Some(Clash::Spelling(existing)) => {
+            return Err(CargoError::api(PackageError::Conflict(format!(
+                "crate name `{}` is taken by `{existing}` in this registry",
+                line.name
+            ))))
+        }
+        Some(Clash::BuildMetadata(existing)) => {
+            return Err(CargoError::api(PackageError::Conflict(format!(
+                "crate version `{}@{}` is already uploaded as `{existing}`: versions differing \
+                 only in build metadata are one version",
+                line.name, line.vers
+            ))))
+        }
+        None => {}
     }
     let metadata = serde_json::to_string(&line).map_err(|e| bad(e.to_string()))?;
     let conflict = format!(
@@ -444,6 +457,28 @@ async fn publish(
     })))
 }
 
+/// Why a publish is refused before it reaches the store's own uniqueness rule.
+#[derive(Debug, PartialEq, Eq)]
+enum Clash {
+    /// The crate exists under another spelling (case, `-` against `_`).
+    Spelling(String),
+    /// The version exists with other build metadata (`1.0.0+a` against `1.0.0`).
+    BuildMetadata(String),
+}
+
+/// Whether publishing `name@vers` clashes with the stored `existing@existing_vers` of the
+/// same normalised crate, as crates.io rules: one spelling per crate, and build metadata
+/// does not make a new version (Cargo's resolver ignores it). An identical version is left
+/// to the store, which refuses it as a duplicate.
+fn clash_with(name: &str, vers: &str, existing: &str, existing_vers: &str) -> Option<Clash> {
+    if existing != name {
+        return Some(Clash::Spelling(existing.to_string()));
+    }
+    let release = |v: &str| v.split('+').next().unwrap_or(v).to_string();
+    (existing_vers != vers && release(existing_vers) == release(vers))
+        .then(|| Clash::BuildMetadata(existing_vers.to_string()))
+}
+
 /// The version a web API or download path names, in a project `principal` may `op`.
 async fn version_of(
     req: &HttpRequest,
@@ -452,14 +487,7 @@ async fn version_of(
     op: PackageOperation,
     name: &str,
     version: &str,
-) -> Result<
-    (
-        crate::domain::namespace::Project,
-        Package,
-        crate::domain::package::PackageFile,
-    ),
-    PackageError,
-> {
+) -> Result<(Project, Package, PackageFile), PackageError> {
     validate_crate_name(name).map_err(|e| PackageError::BadRequest(e.to_string()))?;
     let project = project(req, state, principal, op).await?;
     let normalized = cargo_normalize(name);
@@ -609,6 +637,25 @@ mod tests {
         let mut long = body.clone();
         long.push(0);
         assert_eq!(split_publish(&long), Err(PublishError::Trailing(1)));
+    }
+
+    #[test]
+    fn one_spelling_per_crate_and_build_metadata_is_not_a_version() {
+        assert_eq!(
+            clash_with("foo_bar", "1.0.0", "Foo-bar", "0.1.0"),
+            Some(Clash::Spelling("Foo-bar".into()))
+        );
+        assert_eq!(
+            clash_with("foo", "1.0.0+b2", "foo", "1.0.0+b1"),
+            Some(Clash::BuildMetadata("1.0.0+b1".into()))
+        );
+        assert_eq!(
+            clash_with("foo", "1.0.0", "foo", "1.0.0+b1"),
+            Some(Clash::BuildMetadata("1.0.0+b1".into()))
+        );
+        assert_eq!(clash_with("foo", "1.0.0", "foo", "1.0.0"), None);
+        assert_eq!(clash_with("foo", "1.0.1", "foo", "1.0.0"), None);
+        assert_eq!(clash_with("foo", "1.0.0-rc.1", "foo", "1.0.0"), None);
     }
 
     #[test]
