@@ -26,6 +26,7 @@ use crate::manage::Managers;
 use crate::metrics::{Limit, Metrics, MetricsError};
 use crate::request::limits::RequestLimits;
 use crate::store::blobs::{BlobStore, FsBlobs};
+use crate::store::memo::Memo;
 use crate::store::{Opened, Reads};
 use flash::FlashStore;
 
@@ -36,6 +37,8 @@ pub struct AppState {
     pub blobs: Arc<dyn BlobStore>,
     /// The realms' per-request reads (memory first, then the blocking pool).
     pub reads: Reads,
+    /// Package indexes rendered from many rows, kept while the database is unchanged.
+    pub memo: Arc<dyn Memo>,
     /// The one authentication step.
     pub auth: Authenticator,
     /// Every change goes through these.
@@ -155,6 +158,7 @@ impl AppState {
         let blobs: Arc<dyn BlobStore> = Arc::new(fs_blobs);
         Ok(Self {
             store: opened.store.clone(),
+            memo: opened.memo.clone(),
             blobs: blobs.clone(),
             reads,
             auth,

@@ -7,6 +7,7 @@
 
 pub mod blobs;
 pub mod lookup_cache;
+pub mod memo;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -75,6 +76,8 @@ pub struct Opened {
     pub memory: Arc<dyn RealmReads>,
     /// How the cache answered, for the metrics.
     pub lookups: Arc<LookupStats>,
+    /// Answers rendered from many rows, remembered while the database is unchanged.
+    pub memo: Arc<dyn memo::Memo>,
 }
 
 /// Writes a consistent copy of the database at `url` to the new file `to` while servers
@@ -101,10 +104,13 @@ pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
                     None
                 }
             };
+            // A watch of its own: the memo's entries and the lookups' are dropped apart.
+            let memo_watch = watch.as_ref().and_then(|_| db.watch().ok());
             let db = Arc::new(db);
             let cache = Arc::new(CachedLookups::new(db.clone(), watch));
             Ok(Opened {
                 store: db,
+                memo: Arc::new(memo::VersionedMemo::new(memo_watch)),
                 lookups: cache.stats(),
                 memory: Arc::new(MemoryOnly(cache.clone())),
                 cached: cache,

@@ -29,11 +29,12 @@ use crate::domain::package::{
     PackageOperation,
 };
 use crate::domain::principal::Principal;
-use crate::domain::store::PublishMode;
+use crate::domain::store::{PublishMode, Store, StoreError};
 use crate::manage::packages::Upload;
 use crate::request::body::{read_bounded, BodyError};
 use crate::request::error::BASIC_CHALLENGE;
 use crate::store::blobs;
+use crate::store::memo::{MemoKey, Rendered};
 
 const FORMAT: PackageFormat = PackageFormat::Cargo;
 
@@ -159,26 +160,55 @@ async fn index_file(
         .to_ascii_lowercase();
     let (_, project) =
         caller_and_project(&req, &state, PackageOperation::Read, CargoError::index).await?;
-    let versions = state
+    // Rendered once per database version: a crate with 10^3 versions then costs about
+    // what one with 10 does, on the revalidations Cargo sends most of all.
+    let key = MemoKey {
+        format: FORMAT,
+        project: project.id,
+        name: name.clone(),
+    };
+    let rendered = state
         .clone()
         .into_inner()
         .on_pool(move |s| -> Result<_, PackageError> {
-            Ok(s.store
-                .versions_of(&[project.id], FORMAT, &cargo_normalize(&name))?
-                .into_iter()
-                .map(|(p, _)| p)
-                // `foo_bar` is not served at `foo-bar`'s path: Cargo asks for the name
-                // as written and suggests the other spelling itself.
-                .filter(|p| p.name.to_ascii_lowercase() == name)
-                .collect::<Vec<_>>())
+            Ok(s.memo.rendered(key, &mut || {
+                render_index_file(s.store.as_ref(), project.id, &name)
+            })?)
         })
         .await
-        .map_err(CargoError::index)?;
-    if versions.is_empty() {
-        return Err(CargoError::index(PackageError::NotFound("Crate")));
+        .map_err(CargoError::index)?
+        .ok_or(CargoError::index(PackageError::NotFound("Crate")))?;
+    let etag = &rendered.etag;
+    let revalidated = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    if revalidated {
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, etag.clone()))
+            .finish());
     }
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; charset=utf-8")
+        .insert_header((header::ETAG, etag.clone()))
+        .body(rendered.body.clone()))
+}
+
+/// The index file of crate `name` (lower-cased as Cargo asks for it) in `project`: one
+/// stored line per version, oldest first; `None` for a crate it does not hold.
+fn render_index_file(
+    store: &dyn Store,
+    project: i64,
+    name: &str,
+) -> Result<Option<Rendered>, StoreError> {
     let mut body = String::new();
-    for p in &versions {
+    for (p, _) in store.versions_of(&[project], FORMAT, &cargo_normalize(name))? {
+        // `foo_bar` is not served at `foo-bar`'s path: Cargo asks for the name as written
+        // and suggests the other spelling itself.
+        if p.name.to_ascii_lowercase() != name {
+            continue;
+        }
         match p.metadata.as_deref() {
             Some(line) => {
                 body.push_str(line);
@@ -187,21 +217,14 @@ async fn index_file(
             None => log::error!("crate {} {} has no index line", p.name, p.version),
         }
     }
-    let etag = format!("\"{}\"", blobs::hex(&Sha256::digest(body.as_bytes())));
-    let revalidated = req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
-    if revalidated {
-        return Ok(HttpResponse::NotModified()
-            .insert_header((header::ETAG, etag))
-            .finish());
+    if body.is_empty() {
+        return Ok(None);
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .insert_header((header::ETAG, etag))
-        .body(body))
+    let etag = format!("\"{}\"", blobs::hex(&Sha256::digest(body.as_bytes())));
+    Ok(Some(Rendered {
+        body: body.into(),
+        etag,
+    }))
 }
 
 /// What `cargo publish` sends before the `.crate` (the reference's "Publish" section);
