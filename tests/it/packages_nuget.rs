@@ -402,10 +402,16 @@ fn nuget_pushes_and_a_v3_client_reads_by_discovery() {
     let impostor = Nuget::new(&env, "home-impostor");
     impostor.add_source(&dir, &source, "someone-else", &rw.secret);
     let out = impostor.run(&dir, &["push", &tool, "-Source", "wvs"]);
+    let text = said(&out);
     assert!(
         !out.status.success(),
-        "pushed under a wrong username: {}",
-        said(&out)
+        "pushed under a wrong username: {text}"
+    );
+    // nuget sent the stored Basic credentials and was challenged again.
+    assert!(
+        text.contains("Using credentials from config. UserName: someone-else")
+            && text.contains("Please provide credentials"),
+        "{text}"
     );
 
     // Older clients' v2 path.
@@ -770,6 +776,20 @@ fn nuget_routes_answer_with_the_package_rules() {
     );
     assert_eq!(status, 200);
     assert!(bytes == package, "the pushed bytes");
+    let head = answer(
+        agent()
+            .head(&format!(
+                "{base}/download/hand.made/1.0.0/hand.made.1.0.0.nupkg"
+            ))
+            .set("Authorization", &reader)
+            .call(),
+    );
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(
+        head.header("content-length"),
+        Some(package.len().to_string().as_str())
+    );
+    assert!(head.body.is_empty());
 
     // A public project reads anonymously, and still refuses anonymous pushes.
     let public = format!("{}/api/v4/projects/acme%2Fpub/packages/nuget", server.url);

@@ -93,13 +93,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The protocol has every read URL answer `HEAD` as well as `GET` (actix sends no body
+/// for a `HEAD`).
+fn read() -> actix_web::Route {
+    use actix_web::guard;
+    web::route().guard(guard::Any(guard::Get()).or(guard::Head()))
+}
+
 fn read_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/index.json", web::get().to(service_index))
-        .route("/download/{name}/index.json", web::get().to(versions))
-        .route("/download/{name}/{version}/{file}", web::get().to(download))
-        .route("/metadata/{name}/index.json", web::get().to(registration))
-        .route("/metadata/{name}/{leaf}", web::get().to(registration_leaf))
-        .route("/query", web::get().to(search));
+    cfg.route("/index.json", read().to(service_index))
+        .route("/download/{name}/index.json", read().to(versions))
+        .route("/download/{name}/{version}/{file}", read().to(download))
+        .route("/metadata/{name}/index.json", read().to(registration))
+        .route("/metadata/{name}/{leaf}", read().to(registration_leaf))
+        .route("/query", read().to(search));
 }
 
 fn level(req: &HttpRequest) -> Level {
