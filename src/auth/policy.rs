@@ -125,6 +125,22 @@ impl Policy {
         requirement: Requirement::None,
     };
 
+    /// The NuGet registry: the package rules, plus `X-NuGet-ApiKey` (what `nuget push
+    /// -ApiKey` sends), and Basic with its username checked: GitLab refuses a token
+    /// presented under another name there (PACKAGE-NOTES §0), so `Basic`, not `BasicSecret`.
+    pub const NUGET: Policy = Policy {
+        surface: Surface::Packages,
+        sources: &[
+            Source::DeployToken,
+            Source::NugetApiKey,
+            Source::Bearer,
+            Source::Basic,
+        ],
+        accepts: Accepts::ALL,
+        anonymous: true,
+        requirement: Requirement::None,
+    };
+
     /// The settings pages' sign-in form: a password only; tokens are for machines.
     pub const SIGN_IN: Policy = Policy {
         surface: Surface::Pages,

@@ -16,6 +16,8 @@ use super::principal::Principal;
 use super::role::Role;
 use super::user::UserCredential;
 
+pub mod nuget;
+
 /// The package formats wvs-auth serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PackageFormat {
@@ -23,14 +25,16 @@ pub enum PackageFormat {
     Pypi,
     Npm,
     Cargo,
+    Nuget,
 }
 
 impl PackageFormat {
-    pub const ALL: [PackageFormat; 4] = [
+    pub const ALL: [PackageFormat; 5] = [
         PackageFormat::Generic,
         PackageFormat::Pypi,
         PackageFormat::Npm,
         PackageFormat::Cargo,
+        PackageFormat::Nuget,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,16 +43,18 @@ impl PackageFormat {
             PackageFormat::Pypi => "pypi",
             PackageFormat::Npm => "npm",
             PackageFormat::Cargo => "cargo",
+            PackageFormat::Nuget => "nuget",
         }
     }
 
     /// The canonical form of a name, the one lookups and uniqueness use: PEP 503 for PyPI
     /// (`My_Pkg.x` and `my-pkg-x` are one project), Cargo's rule for crates (`Foo_bar` and
-    /// `foo-bar` are one crate), the name itself elsewhere.
+    /// `foo-bar` are one crate), NuGet ids lower-cased, the name itself elsewhere.
     pub fn normalize(self, name: &str) -> String {
         match self {
             PackageFormat::Pypi => pep503_normalize(name),
             PackageFormat::Cargo => cargo_normalize(name),
+            PackageFormat::Nuget => nuget::lower_id(name),
             PackageFormat::Generic | PackageFormat::Npm => name.to_string(),
         }
     }

@@ -183,6 +183,12 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// The staging file, for formats that look inside what was uploaded (a `.nupkg`'s
+    /// manifest) before it is kept.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Keeps it under its SHA-256.
     pub fn keep(self, blobs: &dyn BlobStore) -> io::Result<()> {
         blobs.put(self.path, &self.digests.sha256)

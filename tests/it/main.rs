@@ -19,6 +19,7 @@ mod metrics;
 mod packages;
 mod packages_cargo;
 mod packages_npm;
+mod packages_nuget;
 mod packages_pypi;
 mod registry_e2e;
 mod rsa_kernel;

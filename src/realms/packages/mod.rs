@@ -5,6 +5,7 @@
 //! - [`pypi`]: twine's upload, the PEP 503 / PEP 691 simple index, files (P and G).
 //! - [`npm`]: publish, packuments, tarballs, dist-tags, unpublish (P; reads at G and I).
 //! - [`cargo`]: a sparse index and Cargo's web API per project (P only).
+//! - [`nuget`]: NuGet v3 (service index, flat container, registrations, search; P and G), push.
 //!
 //! Every request authenticates with policy `PACKAGES`, resolves the project (or the
 //! projects below a group the caller may read) and asks `domain::package::package_access`;
@@ -15,6 +16,7 @@ mod cargo;
 mod error;
 mod generic;
 pub mod npm;
+mod nuget;
 mod pypi;
 
 use actix_web::http::header;
@@ -78,7 +80,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(npm::Level::Instance)
             .default_service(web::to(npm::dispatch)),
     )
-    .configure(cargo::configure);
+    .configure(cargo::configure)
+    .configure(nuget::configure);
 }
 
 async fn not_found() -> Result<HttpResponse, PackageError> {
