@@ -16,6 +16,8 @@ use super::principal::Principal;
 use super::role::Role;
 use super::user::UserCredential;
 
+pub mod maven;
+
 /// The package formats wvs-auth serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum PackageFormat {
@@ -23,14 +25,16 @@ pub enum PackageFormat {
     Pypi,
     Npm,
     Cargo,
+    Maven,
 }
 
 impl PackageFormat {
-    pub const ALL: [PackageFormat; 4] = [
+    pub const ALL: [PackageFormat; 5] = [
         PackageFormat::Generic,
         PackageFormat::Pypi,
         PackageFormat::Npm,
         PackageFormat::Cargo,
+        PackageFormat::Maven,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -39,6 +43,7 @@ impl PackageFormat {
             PackageFormat::Pypi => "pypi",
             PackageFormat::Npm => "npm",
             PackageFormat::Cargo => "cargo",
+            PackageFormat::Maven => "maven",
         }
     }
 
@@ -49,7 +54,7 @@ impl PackageFormat {
         match self {
             PackageFormat::Pypi => pep503_normalize(name),
             PackageFormat::Cargo => cargo_normalize(name),
-            PackageFormat::Generic | PackageFormat::Npm => name.to_string(),
+            PackageFormat::Generic | PackageFormat::Npm | PackageFormat::Maven => name.to_string(),
         }
     }
 }
