@@ -5,6 +5,7 @@
 //! - [`pypi`]: twine's upload, the PEP 503 / PEP 691 simple index, files (P and G).
 //! - [`npm`]: publish, packuments, tarballs, dist-tags, unpublish (P; reads at G and I).
 //! - [`cargo`]: a sparse index and Cargo's web API per project (P only).
+//! - [`maven`]: `mvn deploy` and resolution, checksums, `maven-metadata.xml` (P; reads at G and I).
 //!
 //! Every request authenticates with policy `PACKAGES`, resolves the project (or the
 //! projects below a group the caller may read) and asks `domain::package::package_access`;
@@ -14,6 +15,7 @@
 mod cargo;
 mod error;
 mod generic;
+mod maven;
 pub mod npm;
 mod pypi;
 
@@ -78,7 +80,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(npm::Level::Instance)
             .default_service(web::to(npm::dispatch)),
     )
-    .configure(cargo::configure);
+    .configure(cargo::configure)
+    .configure(maven::configure);
 }
 
 async fn not_found() -> Result<HttpResponse, PackageError> {
