@@ -134,6 +134,12 @@ impl<'a> Mvn<'a> {
     /// fetched beside it is checked. (`-C`, strict checksums, would fail on the Debian
     /// mirror, which has none.)
     fn resolve(&self, url: &str, coords: &str) -> Result<Vec<u8>, String> {
+        self.resolve_to(url, coords, parts(coords)[2])
+    }
+
+    /// The same for a version Maven finds in `maven-metadata.xml` (`RELEASE`, `LATEST`):
+    /// the jar of `version`.
+    fn resolve_to(&self, url: &str, coords: &str, version: &str) -> Result<Vec<u8>, String> {
         let (out, local) = self.run(&[
             "dependency:get",
             &format!("-Dartifact={coords}"),
@@ -143,7 +149,7 @@ impl<'a> Mvn<'a> {
         if !out.status.success() {
             return Err(said(&out));
         }
-        let [group, artifact, version] = parts(coords);
+        let [group, artifact, _] = parts(coords);
         let jar = local
             .join(group.replace('.', "/"))
             .join(artifact)
@@ -355,6 +361,85 @@ fn mvn_redeploys_snapshots_and_resolves_the_newest() {
         by_group.resolve(&g, coords).as_deref(),
         Ok(&b"snapshot three"[..])
     );
+}
+
+/// Files put there without any `maven-metadata.xml` (as curl or another tool might): mvn
+/// still resolves `RELEASE` and a SNAPSHOT, from metadata made of the stored files.
+#[test]
+fn mvn_resolves_through_generated_metadata() {
+    if !have("mvn") {
+        eprintln!("skipped: mvn is not on PATH (tests/run installs maven's plugins)");
+        return;
+    }
+    let env = env();
+    let token = rw(&env, "acme/app");
+    let server = env.serve(&[]);
+    let p = project_url(&server, "acme/app");
+    let base = format!("{p}/com/example/gen");
+    let pom = |v: &str| {
+        format!(
+            "<project><modelVersion>4.0.0</modelVersion><groupId>com.example</groupId>\
+             <artifactId>gen</artifactId><version>{v}</version></project>"
+        )
+    };
+    for (dir, file, body) in [
+        ("1.0", "gen-1.0.jar", "gen one".to_string()),
+        ("1.0", "gen-1.0.pom", pom("1.0")),
+        ("1.1", "gen-1.1.jar", "gen one-one".to_string()),
+        ("1.1", "gen-1.1.pom", pom("1.1")),
+        (
+            "2.0-SNAPSHOT",
+            "gen-2.0-20261203.100000-1.jar",
+            "snap 1".to_string(),
+        ),
+        (
+            "2.0-SNAPSHOT",
+            "gen-2.0-20261203.100000-1.pom",
+            pom("2.0-SNAPSHOT"),
+        ),
+        (
+            "2.0-SNAPSHOT",
+            "gen-2.0-20261203.110000-2.jar",
+            "snap 2".to_string(),
+        ),
+        (
+            "2.0-SNAPSHOT",
+            "gen-2.0-20261203.110000-2.pom",
+            pom("2.0-SNAPSHOT"),
+        ),
+    ] {
+        let a = put(
+            &format!("{base}/{dir}/{file}"),
+            Cred::DeployToken(&token),
+            body.as_bytes(),
+        );
+        assert_eq!(a.status, 201, "{file}: {a:?}");
+    }
+    let mvn = Mvn::new(&env, "gen", Auth::Header(&token));
+    assert_eq!(
+        mvn.resolve_to(&p, "com.example:gen:RELEASE", "1.1")
+            .as_deref(),
+        Ok(&b"gen one-one"[..])
+    );
+    assert_eq!(
+        mvn.resolve(&p, "com.example:gen:2.0-SNAPSHOT").as_deref(),
+        Ok(&b"snap 2"[..])
+    );
+    let i = format!("{}/api/v4/packages/maven", server.url);
+    assert_eq!(
+        mvn.resolve(&i, "com.example:gen:2.0-SNAPSHOT").as_deref(),
+        Ok(&b"snap 2"[..])
+    );
+    // HEAD answers like GET, without the body.
+    let head = common::http::answer(
+        common::http::agent()
+            .head(&format!("{base}/1.0/gen-1.0.jar"))
+            .set("Deploy-Token", &token.secret)
+            .call(),
+    );
+    assert_eq!(head.status, 200, "{head:?}");
+    assert_eq!(head.header("content-length"), Some("7"));
+    assert!(head.body.is_empty());
 }
 
 /// A raw HTTP/1.1 exchange: `head` (without the blank line), then the body only once the
