@@ -16,6 +16,7 @@ use super::principal::Principal;
 use super::role::Role;
 use super::user::UserCredential;
 
+pub mod maven;
 pub mod nuget;
 
 /// The package formats wvs-auth serves.
@@ -25,15 +26,17 @@ pub enum PackageFormat {
     Pypi,
     Npm,
     Cargo,
+    Maven,
     Nuget,
 }
 
 impl PackageFormat {
-    pub const ALL: [PackageFormat; 5] = [
+    pub const ALL: [PackageFormat; 6] = [
         PackageFormat::Generic,
         PackageFormat::Pypi,
         PackageFormat::Npm,
         PackageFormat::Cargo,
+        PackageFormat::Maven,
         PackageFormat::Nuget,
     ];
 
@@ -43,6 +46,7 @@ impl PackageFormat {
             PackageFormat::Pypi => "pypi",
             PackageFormat::Npm => "npm",
             PackageFormat::Cargo => "cargo",
+            PackageFormat::Maven => "maven",
             PackageFormat::Nuget => "nuget",
         }
     }
@@ -55,7 +59,7 @@ impl PackageFormat {
             PackageFormat::Pypi => pep503_normalize(name),
             PackageFormat::Cargo => cargo_normalize(name),
             PackageFormat::Nuget => nuget::lower_id(name),
-            PackageFormat::Generic | PackageFormat::Npm => name.to_string(),
+            PackageFormat::Generic | PackageFormat::Npm | PackageFormat::Maven => name.to_string(),
         }
     }
 }

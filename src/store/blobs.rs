@@ -175,6 +175,14 @@ pub fn hex(bytes: &[u8]) -> String {
         })
 }
 
+/// Every digest of content that is not stored (Maven's generated `maven-metadata.xml`,
+/// whose checksum files are answered like a stored file's).
+pub fn digests(content: &[u8]) -> Digests {
+    let mut hashers = Hashers::default();
+    hashers.update(content);
+    hashers.finish()
+}
+
 /// A complete upload in its staging file: what it is, not yet kept.
 pub struct Staged {
     pub size: u64,

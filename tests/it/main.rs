@@ -18,6 +18,7 @@ mod git_push_e2e;
 mod metrics;
 mod packages;
 mod packages_cargo;
+mod packages_maven;
 mod packages_npm;
 mod packages_nuget;
 mod packages_pypi;

@@ -5,6 +5,7 @@
 //! - [`pypi`]: twine's upload, the PEP 503 / PEP 691 simple index, files (P and G).
 //! - [`npm`]: publish, packuments, tarballs, dist-tags, unpublish (P; reads at G and I).
 //! - [`cargo`]: a sparse index and Cargo's web API per project (P only).
+//! - [`maven`]: `mvn deploy` and resolution, checksums, `maven-metadata.xml` (P; reads at G and I).
 //! - [`nuget`]: NuGet v3 (service index, flat container, registrations, search; P and G), push.
 //!
 //! Every request authenticates with policy `PACKAGES`, resolves the project (or the
@@ -15,6 +16,7 @@
 mod cargo;
 mod error;
 mod generic;
+mod maven;
 pub mod npm;
 mod nuget;
 mod pypi;
@@ -81,6 +83,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(web::to(npm::dispatch)),
     )
     .configure(cargo::configure)
+    .configure(maven::configure)
     .configure(nuget::configure);
 }
 
