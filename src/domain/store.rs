@@ -376,6 +376,10 @@ pub trait PackageStore: Send + Sync {
     /// file refers to any more (the caller removes them).
     fn delete_package(&self, id: i64, event: &NewAuditEvent) -> Result<Vec<String>, StoreError>;
 
+    /// Whether any package file names the blob `sha256` (a refused publish removes a blob
+    /// only no file names).
+    fn blob_referenced(&self, sha256: &str) -> Result<bool, StoreError>;
+
     /// Replaces a version's format metadata with `event`, in one transaction (`NotFound`
     /// when the version is gone): Cargo's yank flag lives there.
     fn set_package_metadata(

@@ -3,7 +3,7 @@
 //! of the change. The realm streams and verifies the upload first; this keeps it, records
 //! it, and removes blobs no file refers to any more.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use super::{ManageError, Missing};
 use crate::domain::audit::{AuditAction, AuditActor, NewAuditEvent};
@@ -31,6 +31,12 @@ pub struct Upload {
 pub struct PackageManager {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
+    /// Held while a blob is kept and recorded, and while one is checked for references and
+    /// removed: blobs are shared by content, so without it a publish of the same bytes could
+    /// land between another request's "unreferenced" and its removal, leaving a row whose
+    /// blob is gone. Publishes and deletes are rare beside reads, which never take it.
+    /// (Within one process: instances sharing a data directory are issue 16's.)
+    blob_refs: Mutex<()>,
 }
 
 /// Who did it, as the audit log names them.
@@ -60,6 +66,19 @@ fn actor_of(principal: &Principal) -> (AuditActor, Option<i64>) {
     }
 }
 
+/// The audit event of `action` on `project` by `principal`, with `detail`.
+fn event_by(
+    principal: &Principal,
+    action: AuditAction,
+    project: &Project,
+    detail: String,
+) -> NewAuditEvent {
+    let (actor, token_id) = actor_of(principal);
+    let mut event = NewAuditEvent::by(&actor, action, project.path.to_string()).with_detail(detail);
+    event.deploy_token_id = token_id;
+    event
+}
+
 /// The package rules' refusal as a management error.
 pub fn authorize(
     principal: &Principal,
@@ -77,7 +96,16 @@ pub fn authorize(
 
 impl PackageManager {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Self { store, blobs }
+        Self {
+            store,
+            blobs,
+            blob_refs: Mutex::new(()),
+        }
+    }
+
+    fn blob_refs(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A poisoned lock guards no data; the rule it enforces still holds.
+        self.blob_refs.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Keeps `staged` and records it as `upload`. A name already taken in the way `mode`
@@ -107,25 +135,36 @@ impl PackageManager {
             user_id: actor.user_id,
             tags: upload.tags,
         };
-        let mut event = NewAuditEvent::by(
-            &actor,
+        let event = event_by(
+            principal,
             AuditAction::PackagePublished,
-            project.path.to_string(),
-        )
-        .with_detail(format!(
-            "format={} name={} version={} file={} size={} sha256={}",
-            new.format, new.name, new.version, new.file_name, new.size, new.digests.sha256
-        ));
-        event.deploy_token_id = token_id;
+            project,
+            format!(
+                "format={} name={} version={} file={} size={} sha256={}",
+                new.format, new.name, new.version, new.file_name, new.size, new.digests.sha256
+            ),
+        );
+        let _refs = self.blob_refs();
         staged.keep(self.blobs.as_ref()).map_err(|e| {
             log::error!("cannot keep an uploaded package file: {e}");
             ManageError::Store(StoreError::Unavailable(e.to_string()))
         })?;
-        let published = self.store.publish(&new, mode, &event)?;
-        if let Some(sha) = &published.unreferenced {
-            self.remove_blob(sha);
+        match self.store.publish(&new, mode, &event) {
+            Ok(published) => {
+                if let Some(sha) = &published.unreferenced {
+                    self.remove_blob(sha);
+                }
+                Ok(published)
+            }
+            Err(refused) => {
+                // A refused publish (a version taken, the database gone) keeps no blob that
+                // no file names; bytes some file already had stay.
+                if matches!(self.store.blob_referenced(&new.digests.sha256), Ok(false)) {
+                    self.remove_blob(&new.digests.sha256);
+                }
+                Err(refused.into())
+            }
         }
-        Ok(published)
     }
 
     /// May `principal` do `op` with `project`'s packages? For what a page offers; every
@@ -196,17 +235,16 @@ impl PackageManager {
         if package.project_id != project.id {
             return Err(Missing::Package(package.id).into());
         }
-        let (actor, token_id) = actor_of(principal);
-        let mut event = NewAuditEvent::by(
-            &actor,
+        let event = event_by(
+            principal,
             AuditAction::PackageDeleted,
-            project.path.to_string(),
-        )
-        .with_detail(format!(
-            "format={} name={} version={} package={}",
-            package.format, package.name, package.version, package.id
-        ));
-        event.deploy_token_id = token_id;
+            project,
+            format!(
+                "format={} name={} version={} package={}",
+                package.format, package.name, package.version, package.id
+            ),
+        );
+        let _refs = self.blob_refs();
         let unreferenced = self
             .store
             .delete_package(package.id, &event)
@@ -234,17 +272,15 @@ impl PackageManager {
         if package.project_id != project.id {
             return Err(Missing::Package(package.id).into());
         }
-        let (actor, token_id) = actor_of(principal);
-        let mut event = NewAuditEvent::by(
-            &actor,
+        let event = event_by(
+            principal,
             AuditAction::PackageUpdated,
-            project.path.to_string(),
-        )
-        .with_detail(format!(
-            "format={} name={} version={} package={} {detail}",
-            package.format, package.name, package.version, package.id
-        ));
-        event.deploy_token_id = token_id;
+            project,
+            format!(
+                "format={} name={} version={} package={} {detail}",
+                package.format, package.name, package.version, package.id
+            ),
+        );
         self.store
             .set_package_metadata(package.id, metadata, &event)
             .map_err(|e| match e {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common;
-use crate::packages::{get, put, Cred};
+use crate::packages::{files_below, get, put, Cred};
 use common::{have, Env, Server, Token};
 
 struct Cargo<'a> {
@@ -308,6 +308,23 @@ fn cargo_routes_answer_in_cargo_s_shape() {
         &body,
     );
     assert_eq!(twice.status, 409, "{}", twice.body);
+    // The same version with other bytes: refused by the store, and its blob is not kept.
+    let blobs = env.data_dir().join("packages/blobs");
+    let kept = files_below(&blobs).len();
+    let mut other = body.clone();
+    let last = other.len() - 1;
+    other[last] ^= 0xff;
+    let refused = put(
+        &format!("{base}/api/v1/crates/new"),
+        Cred::Raw(&rw.secret),
+        &other,
+    );
+    assert_eq!(refused.status, 409, "{}", refused.body);
+    assert_eq!(
+        files_below(&blobs).len(),
+        kept,
+        "a refused publish keeps no blob"
+    );
     // Build metadata does not make another version (crates.io's rule).
     let rebuilt = put(
         &format!("{base}/api/v1/crates/new"),

@@ -802,8 +802,8 @@ async fn push(
         manifest.id,
         version.normalized()
     );
-    // Refused before the manager keeps the staged file: a conflict found by the store
-    // (a concurrent push of the same version) would leave the kept blob unreferenced.
+    // Refused here, with NuGet's wording, before the staged file is kept; a concurrent push
+    // of the same version is still refused by the store (and its blob not kept).
     let existing = load(&state, vec![project.id], lower.clone()).await?;
     if existing.iter().any(|e| e.version.key() == key) {
         return Err(PackageError::Conflict(conflict));

@@ -485,6 +485,12 @@ impl PackageStore for SqliteStore {
         Ok(self.delete_tx(id, event)?)
     }
 
+    fn blob_referenced(&self, sha256: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(DbError::from)?;
+        Ok(still_referenced(&tx, sha256)?)
+    }
+
     fn set_package_metadata(
         &self,
         id: i64,
