@@ -629,6 +629,11 @@ fn nuget_routes_answer_with_the_package_rules() {
         &[],
     );
     let ro = env.token(&["--project", "acme/app"], "read_package_registry", &[]);
+    let pub_rw = env.token(
+        &["--project", "acme/pub"],
+        "read_package_registry,write_package_registry",
+        &[],
+    );
     let server = env.serve(&[]);
     let base = format!("{}/api/v4/projects/acme%2Fapp/packages/nuget", server.url);
     let key = |t: &Token| ("X-NuGet-ApiKey", t.secret.clone());
@@ -793,11 +798,16 @@ fn nuget_routes_answer_with_the_package_rules() {
 
     // A public project reads anonymously, and still refuses anonymous pushes.
     let public = format!("{}/api/v4/projects/acme%2Fpub/packages/nuget", server.url);
-    assert_eq!(
-        get(&format!("{public}/download/hand.made/index.json"), None).status,
-        404
-    );
     challenged(&push(&public, &[], "package", &package));
+    let pub_key = ("X-NuGet-ApiKey", pub_rw.secret.as_str());
+    let pub_package = nupkg("Pub.Made", "1.0");
+    assert_eq!(
+        push(&public, &[pub_key], "package", &pub_package).status,
+        201
+    );
+    let listed = get(&format!("{public}/download/pub.made/index.json"), None);
+    assert_eq!(listed.status, 200, "{listed:?}");
+    assert!(listed.body.contains("\"1.0.0\""), "{}", listed.body);
 
     // Groups have no push route.
     let group_push = push(
@@ -822,5 +832,9 @@ fn nuget_routes_answer_with_the_package_rules() {
     assert_eq!(delete(&rw).status, 204);
     assert_eq!(delete(&rw).status, 404);
     assert_eq!(get(&versions, Some(&reader)).status, 404);
-    assert!(files_below(&blobs).is_empty(), "the deleted version's blob");
+    assert_eq!(
+        files_below(&blobs).len(),
+        1,
+        "the deleted version's blob is gone, the public project's stays"
+    );
 }
