@@ -715,6 +715,27 @@ fn nuget_routes_answer_with_the_package_rules() {
         assert!(a.json()["message"].is_string(), "{what}: {a:?}");
     }
     assert!(files_below(&blobs).is_empty(), "a refused push kept a blob");
+    // A push of a thousand empty parts is cut off at the part bound (the push right after
+    // goes through).
+    let boundary = "----wvs-many-parts";
+    let mut many = Vec::new();
+    for _ in 0..1000 {
+        many.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n\r\n")
+                .as_bytes(),
+        );
+    }
+    many.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let mut req = agent().put(&url).set(
+        "Content-Type",
+        &format!("multipart/form-data; boundary={boundary}"),
+    );
+    for (name, value) in &rw_key {
+        req = req.set(name, value);
+    }
+    let cut = answer(req.send_bytes(&many));
+    assert_eq!(cut.status, 400, "{cut:?}");
+    assert!(cut.body.contains("parts"), "{cut:?}");
 
     // A push by the project path and by `/v2`; the same version again is 409.
     let pushed = push(&base, &rw_key, "package", &package);

@@ -55,6 +55,9 @@ const FORMAT: PackageFormat = PackageFormat::Nuget;
 const NUSPEC_LIMIT: u64 = 1 << 20;
 /// Bytes of multipart parts other than `package` a push may carry (none, from nuget).
 const OTHER_PARTS_LIMIT: usize = 64 * 1024;
+/// Parts a push may carry: clients send one; empty parts would otherwise cost nothing
+/// against [`OTHER_PARTS_LIMIT`] and could go on for as long as the connection lasts.
+const MAX_PARTS: usize = 16;
 /// Search's page size without `take`, and its upper bound.
 const DEFAULT_TAKE: usize = 20;
 const MAX_TAKE: usize = 1000;
@@ -765,8 +768,13 @@ async fn push(
     let mut multipart = Multipart::new(req.headers(), Box::pin(body));
     let mut staged = None;
     let mut other = 0usize;
+    let mut parts = 0usize;
     while let Some(field) = multipart.next().await {
         let mut field = field.map_err(|e| bad(format!("malformed multipart body: {e}")))?;
+        parts += 1;
+        if parts > MAX_PARTS {
+            return Err(bad(format!("the push carries more than {MAX_PARTS} parts")));
+        }
         if field.name() == Some("package") {
             if staged.is_some() {
                 return Err(bad("the push carries more than one package"));
