@@ -1,5 +1,6 @@
-//! Answers rendered from many rows — a crate's index file, an artifact's Maven metadata —
-//! remembered while the database is unchanged.
+//! Answers found or rendered from many rows — a crate's index file, an artifact's Maven
+//! metadata or the one stored file among its versions — remembered while the database is
+//! unchanged.
 //!
 //! Why: such an answer joins one row per version, so without this a crate with 10^3 versions
 //! costs a hundred times one with 10 on every request, even on the revalidations (`304`)
@@ -19,7 +20,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
-use crate::domain::package::PackageFormat;
+use crate::domain::package::{PackageFile, PackageFormat};
 use crate::domain::store::StoreError;
 use crate::store::lookup_cache::ChangeWatch;
 
@@ -28,19 +29,54 @@ pub const MAX_ENTRIES: usize = 4096;
 /// Body bytes kept at most.
 pub const MAX_BYTES: usize = 64 << 20;
 
-/// What an answer is rendered for: one package name of one format in one project.
+/// What an answer is for: one name (a crate, a file's path) of one format, read across
+/// `projects` (one for a project's route; those the caller may read at a group or the
+/// instance, so callers who see different projects never share an answer).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct MemoKey {
     pub format: PackageFormat,
-    pub project: i64,
+    pub projects: Vec<i64>,
     pub name: String,
 }
 
-/// A rendered answer and the validator clients revalidate it with.
-#[derive(Debug, PartialEq, Eq)]
+impl MemoKey {
+    fn weight(&self) -> usize {
+        self.projects.len() * 8 + self.name.len()
+    }
+}
+
+/// An answer and the validator clients revalidate it with.
+#[derive(Debug)]
 pub struct Rendered {
-    pub body: Bytes,
+    pub content: Content,
     pub etag: String,
+}
+
+#[derive(Debug, Clone)]
+pub enum Content {
+    /// A body made from rows.
+    Body(Bytes),
+    /// A stored file, streamed from the blob store by whoever answers.
+    Stored(PackageFile),
+}
+
+impl Rendered {
+    /// A body made from rows.
+    pub fn body(body: Bytes, etag: String) -> Self {
+        Self {
+            content: Content::Body(body),
+            etag,
+        }
+    }
+
+    /// Bytes the memo counts for this answer.
+    fn weight(&self) -> usize {
+        self.etag.len()
+            + match &self.content {
+                Content::Body(b) => b.len(),
+                Content::Stored(_) => 256,
+            }
+    }
 }
 
 /// Rendered answers, remembered while the database is unchanged.
@@ -128,7 +164,8 @@ impl<W: ChangeWatch> Memo for VersionedMemo<W> {
         let Some(fresh) = render()?.map(Arc::new) else {
             return Ok(None);
         };
-        let len = fresh.body.len() + fresh.etag.len();
+        let key_weight = key.weight();
+        let len = fresh.weight() + key_weight;
         if len <= self.max_bytes / 10 {
             self.with_kept(version, |k| {
                 if k.entries.len() >= self.max_entries || k.bytes + len > self.max_bytes {
@@ -136,7 +173,7 @@ impl<W: ChangeWatch> Memo for VersionedMemo<W> {
                     k.bytes = 0;
                 }
                 if let Some(old) = k.entries.insert(key, fresh.clone()) {
-                    k.bytes -= old.body.len() + old.etag.len();
+                    k.bytes -= old.weight() + key_weight;
                 }
                 k.bytes += len;
             });
@@ -166,16 +203,27 @@ mod tests {
     fn key(name: &str) -> MemoKey {
         MemoKey {
             format: PackageFormat::Cargo,
-            project: 1,
+            projects: vec![1],
             name: name.into(),
         }
     }
 
+    fn body_of(text: &str) -> Vec<u8> {
+        text.as_bytes().to_vec()
+    }
+
+    fn bytes(content: &Content) -> Vec<u8> {
+        match content {
+            Content::Body(b) => b.to_vec(),
+            Content::Stored(f) => panic!("a stored file: {f:?}"),
+        }
+    }
+
     fn answer(text: &str) -> Option<Rendered> {
-        Some(Rendered {
-            body: Bytes::copy_from_slice(text.as_bytes()),
-            etag: "e".into(),
-        })
+        Some(Rendered::body(
+            Bytes::copy_from_slice(text.as_bytes()),
+            "e".into(),
+        ))
     }
 
     #[test]
@@ -184,22 +232,26 @@ mod tests {
         let memo = VersionedMemo::new(Some(Manual(version.clone())));
         let renders = std::cell::Cell::new(0);
         let ask = |text: &str| {
-            memo.rendered(key("a"), &mut || {
-                renders.set(renders.get() + 1);
-                Ok(answer(text))
-            })
-            .expect("renders")
-            .expect("an answer")
-            .body
-            .clone()
+            let got = memo
+                .rendered(key("a"), &mut || {
+                    renders.set(renders.get() + 1);
+                    Ok(answer(text))
+                })
+                .expect("renders")
+                .expect("an answer");
+            bytes(&got.content)
         };
-        assert_eq!(ask("one"), "one");
-        assert_eq!(ask("two"), "one", "unchanged database: remembered");
+        assert_eq!(ask("one"), body_of("one"));
+        assert_eq!(ask("two"), body_of("one"), "unchanged database: remembered");
         version.store(2, Ordering::SeqCst);
-        assert_eq!(ask("two"), "two", "a commit: rendered again");
+        assert_eq!(ask("two"), body_of("two"), "a commit: rendered again");
         version.store(0, Ordering::SeqCst);
-        assert_eq!(ask("three"), "three", "no version: always rendered");
-        assert_eq!(ask("four"), "four");
+        assert_eq!(
+            ask("three"),
+            body_of("three"),
+            "no version: always rendered"
+        );
+        assert_eq!(ask("four"), body_of("four"));
         assert_eq!(renders.get(), 4);
     }
 
@@ -225,7 +277,7 @@ mod tests {
                 .rendered(key(&name), &mut || Ok(answer(&name)))
                 .expect("renders")
                 .expect("an answer");
-            assert_eq!(got.body, name.as_bytes());
+            assert_eq!(bytes(&got.content), body_of(&name));
             let (entries, _) = memo.size();
             assert!(entries <= 8, "{entries} entries");
         }
@@ -236,7 +288,7 @@ mod tests {
                 .rendered(key(&format!("l{i}")), &mut || Ok(answer(&long)))
                 .expect("renders")
                 .expect("an answer");
-            assert_eq!(got.body.len(), 90);
+            assert_eq!(bytes(&got.content), body_of(&long));
             let (_, bytes) = memo.size();
             assert!(bytes <= 1000, "{bytes} bytes");
         }
@@ -247,7 +299,7 @@ mod tests {
             .rendered(key("huge"), &mut || Ok(answer(&huge)))
             .expect("renders")
             .expect("an answer");
-        assert_eq!(got.body.len(), 200);
+        assert_eq!(bytes(&got.content), body_of(&huge));
         assert_eq!(memo.size(), before);
     }
 }

@@ -34,7 +34,7 @@ use crate::manage::packages::Upload;
 use crate::request::body::{read_bounded, BodyError};
 use crate::request::error::BASIC_CHALLENGE;
 use crate::store::blobs;
-use crate::store::memo::{MemoKey, Rendered};
+use crate::store::memo::{Content, MemoKey, Rendered};
 
 const FORMAT: PackageFormat = PackageFormat::Cargo;
 
@@ -164,7 +164,7 @@ async fn index_file(
     // what one with 10 does, on the revalidations Cargo sends most of all.
     let key = MemoKey {
         format: FORMAT,
-        project: project.id,
+        projects: vec![project.id],
         name: name.clone(),
     };
     let rendered = state
@@ -189,10 +189,15 @@ async fn index_file(
             .insert_header((header::ETAG, etag.clone()))
             .finish());
     }
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .insert_header((header::ETAG, etag.clone()))
-        .body(rendered.body.clone()))
+    match &rendered.content {
+        Content::Body(body) => Ok(HttpResponse::Ok()
+            .content_type("text/plain; charset=utf-8")
+            .insert_header((header::ETAG, etag.clone()))
+            .body(body.clone())),
+        Content::Stored(file) => stream_file(&state, file, "text/plain; charset=utf-8")
+            .await
+            .map_err(CargoError::index),
+    }
 }
 
 /// The index file of crate `name` (lower-cased as Cargo asks for it) in `project`: one
@@ -221,10 +226,7 @@ fn render_index_file(
         return Ok(None);
     }
     let etag = format!("\"{}\"", blobs::hex(&Sha256::digest(body.as_bytes())));
-    Ok(Some(Rendered {
-        body: body.into(),
-        etag,
-    }))
+    Ok(Some(Rendered::body(body.into(), etag)))
 }
 
 /// What `cargo publish` sends before the `.crate` (the reference's "Publish" section);

@@ -36,6 +36,7 @@ use crate::domain::store::PublishMode;
 use crate::manage::packages::Upload;
 use crate::request::body::{read_bounded, BodyError};
 use crate::store::blobs;
+use crate::store::memo::{Content, MemoKey, Rendered};
 
 const FORMAT: PackageFormat = PackageFormat::Maven;
 
@@ -142,6 +143,22 @@ enum Found {
     Generated(String),
 }
 
+impl Found {
+    /// As the memo keeps it, with the ETag of its bytes.
+    fn rendered(self) -> Rendered {
+        match self {
+            Found::Stored(file) => Rendered {
+                etag: format!("\"{}\"", file.digests.sha256),
+                content: Content::Stored(file),
+            },
+            Found::Generated(xml) => {
+                let etag = format!("\"{}\"", blobs::digests(xml.as_bytes()).sha256);
+                Rendered::body(xml.into(), etag)
+            }
+        }
+    }
+}
+
 /// `GET` (and `HEAD`) of a file, a checksum or metadata.
 async fn download(
     req: HttpRequest,
@@ -150,25 +167,41 @@ async fn download(
     let path = maven_path(&req)?;
     let principal = authenticate(&req, &state).await?;
     let ids = readable(&req, &state, &principal).await?;
+    // Found once per database version and set of projects read: every file of an
+    // artifact, its metadata above all, is looked up among all its versions, so an
+    // artifact with 10^3 versions would otherwise cost a hundred times one with 10.
+    let key = MemoKey {
+        format: FORMAT,
+        projects: ids.clone(),
+        name: format!(
+            "{}/{}/{}",
+            path.package_name(),
+            path.stored_version(),
+            path.file_name
+        ),
+    };
     let wanted = path.clone();
     let found = state
         .clone()
         .into_inner()
-        .on_pool(move |s| -> Result<Option<Found>, PackageError> {
-            let versions = s.store.versions_of(&ids, FORMAT, &wanted.package_name())?;
-            Ok(find(&wanted, &versions))
+        .on_pool(move |s| -> Result<_, PackageError> {
+            Ok(s.memo.rendered(key, &mut || {
+                let versions = s.store.versions_of(&ids, FORMAT, &wanted.package_name())?;
+                Ok(find(&wanted, &versions).map(Found::rendered))
+            })?)
         })
         .await?;
     let found = found.ok_or(PackageError::NotFound("Package file"))?;
-    match (found, path.checksum) {
-        (Found::Stored(file), None) => {
-            stream_file(&state, &file, content_type(&path.file_name)).await
+    match (&found.content, path.checksum) {
+        (Content::Stored(file), None) => {
+            stream_file(&state, file, content_type(&path.file_name)).await
         }
-        (Found::Stored(file), Some(kind)) => Ok(checksum_answer(kind.of(&file.digests))),
-        (Found::Generated(xml), None) => Ok(HttpResponse::Ok().content_type("text/xml").body(xml)),
-        (Found::Generated(xml), Some(kind)) => {
-            Ok(checksum_answer(kind.of(&blobs::digests(xml.as_bytes()))))
-        }
+        (Content::Stored(file), Some(kind)) => Ok(checksum_answer(kind.of(&file.digests))),
+        (Content::Body(xml), None) => Ok(HttpResponse::Ok()
+            .content_type("text/xml")
+            .insert_header((header::ETAG, found.etag.clone()))
+            .body(xml.clone())),
+        (Content::Body(xml), Some(kind)) => Ok(checksum_answer(kind.of(&blobs::digests(xml)))),
     }
 }
 
