@@ -13,7 +13,7 @@
 //! uploads stream into the blob store (`store::blobs`) and are recorded by
 //! `manage::PackageManager`. Writes happen only at project level.
 
-mod cargo;
+pub mod cargo;
 mod error;
 mod generic;
 mod maven;
