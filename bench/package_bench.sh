@@ -9,6 +9,8 @@
 #    BIG_PACKAGES (10^4) packages in the project against 10, alternating.
 # 3. A Cargo index file, requests/s (full answers, and revalidations with If-None-Match)
 #    for a crate with BIG_VERSIONS (10^3) versions against one with 10, alternating.
+#    Then an artifact's maven-metadata.xml, requests/s with 10 versions against BIG_VERSIONS,
+#    as mvn uploaded it and as made from the stored versions.
 # 4. `cargo fetch` of a crate depending on FETCH_CRATES (50) crates, with a fresh CARGO_HOME,
 #    from wvs-auth (token, auth-required) against the same index and crates copied to
 #    nginx (no auth), alternating; the ratio is wvs-auth's wall time over nginx's.
@@ -55,7 +57,8 @@ cli() { "$BIN" --data-dir "$WORK/data" --keys-dir "$WORK/keys" "$@"; }
 log "setting up in $WORK"
 cli keys init --alg ES256 >/dev/null
 cli group create bench >/dev/null
-for p in bench/app bench/small bench/big bench/crates10 bench/crates1000 bench/fetch; do cli project create "$p" >/dev/null; done
+for p in bench/app bench/small bench/big bench/crates10 bench/crates1000 bench/maven10 \
+  bench/maven1000 bench/fetch; do cli project create "$p" >/dev/null; done
 TOKEN=$(json_field "$(cli token create --group bench --name bench \
   --scopes read_package_registry,write_package_registry --json)" token)
 [[ $TOKEN == wvsdt-* ]] || die "no token"
@@ -284,6 +287,57 @@ CARGO_RATIO=$(awk -v a="$(median "$CARGO_BIG")" -v b="$(median "$CARGO_SMALL")" 
 NGINX_FILE_RATIO=$(awk -v a="$(median "$CARGO_BIG")" -v b="$(median "$NGINX_BIG")" 'BEGIN { printf "%.3f", a / b }')
 CARGO_304_RATIO=$(awk -v a="$(median "$CARGO_304_BIG")" -v b="$(median "$CARGO_304_SMALL")" 'BEGIN { printf "%.3f", a / b }')
 
+# --- 3b. Maven metadata with 10^3 versions against 10 ----------------------------------------
+# deploy_maven PROJECT VERSIONS: VERSIONS versions of com.bench:probe (a jar each, then the
+# artifact's maven-metadata.xml as mvn writes it) and of com.bench:bare (jars only, so its
+# metadata is made from the stored versions), over one keep-alive connection.
+deploy_maven() {
+  python3 - "$PORT" "$TOKEN" "$@" <<'PY'
+import http.client, sys
+port, token, project, versions = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+conn = http.client.HTTPConnection("127.0.0.1", int(port))
+base = f"/api/v4/projects/{project.replace('/', '%2F')}/packages/maven/com/bench"
+def put(path, body):
+    conn.request("PUT", f"{base}/{path}", body, {"Deploy-Token": token})
+    r = conn.getresponse(); r.read()
+    assert r.status in (200, 201, 204), (path, r.status)
+listed = [f"1.{v}.0" for v in range(versions)]
+for artifact in ("probe", "bare"):
+    for v in listed:
+        put(f"{artifact}/{v}/{artifact}-{v}.jar", f"jar of {artifact} {v}".encode())
+lines = "".join(f"      <version>{v}</version>\n" for v in listed)
+put("probe/maven-metadata.xml", (
+    "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<metadata>\n  <groupId>com.bench</groupId>\n"
+    f"  <artifactId>probe</artifactId>\n  <versioning>\n    <latest>{listed[-1]}</latest>\n"
+    f"    <release>{listed[-1]}</release>\n    <versions>\n{lines}    </versions>\n"
+    "    <lastUpdated>20261203000000</lastUpdated>\n  </versioning>\n</metadata>\n").encode())
+PY
+}
+log "deploying com.bench:probe and :bare with 10 versions to bench/maven10 and $BIG_VERSIONS to bench/maven1000"
+seed_started=$(now)
+deploy_maven bench/maven10 10 || die "deploying to bench/maven10 failed"
+deploy_maven bench/maven1000 "$BIG_VERSIONS" || die "deploying to bench/maven1000 failed"
+MAVEN_SEED_SECS=$(elapsed "$seed_started")
+metadata_url() { echo "$URL/api/v4/projects/bench%2F$1/packages/maven/com/bench/$2/maven-metadata.xml"; }
+for size in maven10 maven1000; do
+  for artifact in probe bare; do
+    count=$(curl -sf -H "Deploy-Token: $TOKEN" "$(metadata_url $size $artifact)" | grep -c '<version>') ||
+      die "no metadata for $artifact in bench/$size"
+    log "bench/$size: $artifact's maven-metadata.xml lists $count versions"
+  done
+done
+MVN_SMALL="" MVN_BIG="" MVN_GEN_SMALL="" MVN_GEN_BIG=""
+for round in $(seq 1 "$ROUNDS"); do
+  for size in maven10 maven1000; do
+    stored=$(wrk_rps "$WORK/mvn-$size-$round.txt" "$(metadata_url $size probe)" "Deploy-Token: $TOKEN")
+    made=$(wrk_rps "$WORK/mvngen-$size-$round.txt" "$(metadata_url $size bare)" "Deploy-Token: $TOKEN")
+    if [[ $size == maven10 ]]; then MVN_SMALL+=" $stored" MVN_GEN_SMALL+=" $made"; else MVN_BIG+=" $stored" MVN_GEN_BIG+=" $made"; fi
+    log "[maven metadata round $round/$ROUNDS] $size: uploaded $stored req/s, generated $made req/s"
+  done
+done
+MVN_RATIO=$(awk -v a="$(median "$MVN_BIG")" -v b="$(median "$MVN_SMALL")" 'BEGIN { printf "%.3f", a / b }')
+MVN_GEN_RATIO=$(awk -v a="$(median "$MVN_GEN_BIG")" -v b="$(median "$MVN_GEN_SMALL")" 'BEGIN { printf "%.3f", a / b }')
+
 # --- 4. cargo fetch of FETCH_CRATES crates, wvs-auth against nginx ---------------------------
 log "publishing $FETCH_CRATES crates to bench/fetch"
 publish_crates bench/fetch dep "$FETCH_CRATES" 1 || die "publishing to bench/fetch failed"
@@ -372,9 +426,12 @@ echo "cargo index      : probe's index file, 10 versions vs $BIG_VERSIONS (publi
 echo "  200 req/s      : 10: $CARGO_SMALL  |  $BIG_VERSIONS: $CARGO_BIG  (big/small $CARGO_RATIO)"
 echo "  304 req/s      : 10: $CARGO_304_SMALL  |  $BIG_VERSIONS: $CARGO_304_BIG  (big/small $CARGO_304_RATIO)"
 echo "  nginx req/s    : 10: $NGINX_SMALL  |  $BIG_VERSIONS: $NGINX_BIG  (same files from disk; wvs-auth/nginx at $BIG_VERSIONS: $NGINX_FILE_RATIO)"
+echo "maven metadata   : com.bench's maven-metadata.xml, 10 versions vs $BIG_VERSIONS (deploying took ${MAVEN_SEED_SECS}s)"
+echo "  uploaded req/s : 10: $MVN_SMALL  |  $BIG_VERSIONS: $MVN_BIG  (big/small $MVN_RATIO)"
+echo "  generated req/s: 10: $MVN_GEN_SMALL  |  $BIG_VERSIONS: $MVN_GEN_BIG  (big/small $MVN_GEN_RATIO)"
 echo "cargo fetch      : $FETCH_CRATES crates, fresh CARGO_HOME each time, $ROUNDS rounds alternating"
 echo "  nginx s        : $FETCH_NGINX (median $(median "$FETCH_NGINX"))"
 echo "  wvs-auth s     : $FETCH_WVS (median $(median "$FETCH_WVS"))"
 echo "  ratio          : $FETCH_RATIOS (median $(median "$FETCH_RATIOS"))"
 echo "upload           : ${UPLOAD_MB} MB in ${UP_SECS}s; server VmHWM ${rss_before} kB before, ${RSS_PEAK} kB after (target < 65536 kB)"
-echo "RESULT download_ratio=$(median "$DL_RATIOS") wvs_mb_s=$(median "$WVS_MBS") nginx_mb_s=$(median "$NGINX_MBS") npm_big_over_small=$NPM_RATIO pypi_big_over_small=$PYPI_RATIO cargo_big_over_small=$CARGO_RATIO cargo_304_big_over_small=$CARGO_304_RATIO cargo_big_over_nginx=$NGINX_FILE_RATIO cargo_fetch_secs=$(median "$FETCH_WVS") cargo_fetch_nginx_secs=$(median "$FETCH_NGINX") upload_peak_rss_kb=$RSS_PEAK upload_secs=$UP_SECS"
+echo "RESULT download_ratio=$(median "$DL_RATIOS") wvs_mb_s=$(median "$WVS_MBS") nginx_mb_s=$(median "$NGINX_MBS") npm_big_over_small=$NPM_RATIO pypi_big_over_small=$PYPI_RATIO cargo_big_over_small=$CARGO_RATIO cargo_304_big_over_small=$CARGO_304_RATIO cargo_big_over_nginx=$NGINX_FILE_RATIO maven_big_over_small=$MVN_RATIO maven_generated_big_over_small=$MVN_GEN_RATIO cargo_fetch_secs=$(median "$FETCH_WVS") cargo_fetch_nginx_secs=$(median "$FETCH_NGINX") upload_peak_rss_kb=$RSS_PEAK upload_secs=$UP_SECS"
