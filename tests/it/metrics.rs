@@ -196,13 +196,23 @@ fn counters_move_with_requests_and_promtool_accepts_the_text() {
     assert_eq!(banned.status, 429, "{banned:?}");
 
     // A request held in flight (its body never comes) makes the client's next one a 429.
-    let mut held = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
-    held.write_all(
-        b"POST /jwt/auth HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 10.2.2.2\r\n\
-          Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=",
-    )
-    .expect("send head");
-    let busy = (0..100).find_map(|_| {
+    // On a loaded machine a probe may reach the server before the held head does, take the
+    // slot and get the held request refused instead: then the head is sent again.
+    let hold = || {
+        let mut held = TcpStream::connect(("127.0.0.1", server.port)).expect("connect");
+        held.write_all(
+            b"POST /jwt/auth HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Forwarded-For: 10.2.2.2\r\n\
+              Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\ngrant_type=",
+        )
+        .expect("send head");
+        held.set_nonblocking(true).expect("nonblocking");
+        held
+    };
+    let mut held = hold();
+    std::thread::sleep(Duration::from_millis(100));
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut last = None;
+    let busy = loop {
         let a = answer(
             agent()
                 .get(&format!("{}/-/health", server.url))
@@ -210,14 +220,21 @@ fn counters_move_with_requests_and_promtool_accepts_the_text() {
                 .call(),
         );
         if a.status == 429 {
-            return Some(a);
+            break Some(a);
+        }
+        last = Some(a);
+        if std::time::Instant::now() > deadline {
+            break None;
+        }
+        let mut byte = [0u8; 1];
+        if matches!(held.peek(&mut byte), Ok(n) if n > 0) {
+            held = hold(); // answered (refused) while a probe held the slot
         }
         std::thread::sleep(Duration::from_millis(50));
-        None
-    });
+    };
     assert!(
         busy.is_some(),
-        "the held request never filled the client's slot"
+        "the held request never filled the client's slot; last probe {last:?}"
     );
     drop(held);
 
