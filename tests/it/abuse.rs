@@ -882,16 +882,11 @@ fn audit_retention_prunes_old_events() {
     let env = env_with_projects();
     let old = (chrono::Utc::now() - chrono::Duration::days(40))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    {
-        let db = rusqlite::Connection::open(env.data_dir().join("wvs.db")).expect("db");
-        for _ in 0..7 {
-            db.execute(
-                "INSERT INTO audit_events (at, action, actor, detail) \
-                 VALUES (?1, 'auth_failure', 'old', 'ip=10.0.0.1')",
-                [&old],
-            )
-            .expect("insert");
-        }
+    for _ in 0..7 {
+        env.sql(&format!(
+            "INSERT INTO audit_events (at, action, actor, detail) \
+             VALUES ('{old}', 'auth_failure', 'old', 'ip=10.0.0.1')"
+        ));
     }
     let before = env.cli_ok(&["audit", "--limit", "100000"]);
     assert_eq!(before.matches("actor=old").count(), 7);

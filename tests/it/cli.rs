@@ -1190,7 +1190,8 @@ fn key_ids_starting_with_a_hyphen_are_kids_not_flags() {
 #[test]
 fn backup_while_serving_restores_tokens_and_keys() {
     use common::http::{answer, basic};
-    let env = common::env_with_projects();
+    // `backup` copies the SQLite file; a PostgreSQL database is backed up with pg_dump.
+    let env = common::with_projects(Env::sqlite());
     let server = env.serve(&[]);
     let before = env.token(&["--project", "acme/app"], "read_registry", &[]);
     // Writes go on while the backup runs: it must still be one consistent snapshot.
@@ -1213,7 +1214,7 @@ fn backup_while_serving_restores_tokens_and_keys() {
     let err = refused(&env, &["backup", backup.to_str().expect("utf-8 path")]);
     assert!(err.contains("not empty"), "{err}");
     assert_one_line(&["backup"], &err);
-    let empty = Env::new();
+    let empty = Env::sqlite();
     let err = refused(&empty, &["backup", empty.path("b").to_str().expect("path")]);
     assert!(err.contains("no database"), "{err}");
     assert!(
@@ -1222,7 +1223,7 @@ fn backup_while_serving_restores_tokens_and_keys() {
     );
 
     // Restore as README says: the file into a data dir, the keys into a keys dir.
-    let restored = Env::new();
+    let restored = Env::sqlite();
     std::fs::create_dir_all(restored.data_dir()).expect("data dir");
     std::fs::copy(backup.join("wvs.db"), restored.data_dir().join("wvs.db")).expect("db");
     let status = Command::new("cp")

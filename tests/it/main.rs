@@ -7,6 +7,7 @@ mod common;
 
 mod abuse;
 mod api;
+mod balancer_e2e;
 mod cli;
 mod cli_users;
 mod compose_e2e;

@@ -1416,16 +1416,11 @@ fn expired_tokens_are_401_and_stay_listed() {
     let server = env.serve(&[]);
     let pull = ["repository:acme/app:pull"];
     let set_expiry = |date: &str| {
-        let db = rusqlite::Connection::open(env.data_dir().join("wvs.db")).expect("open db");
-        db.busy_timeout(Duration::from_secs(5))
-            .expect("busy timeout");
-        let n = db
-            .execute(
-                "UPDATE deploy_tokens SET expires_at = ?1 WHERE id = ?2",
-                rusqlite::params![date, t.id],
-            )
-            .expect("update");
-        assert_eq!(n, 1);
+        let changed = env.sql(&format!(
+            "UPDATE deploy_tokens SET expires_at = '{date}' WHERE id = {} RETURNING id",
+            t.id
+        ));
+        assert_eq!(changed.len(), 1);
     };
     let today = chrono::Utc::now().date_naive();
     set_expiry(

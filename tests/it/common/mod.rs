@@ -5,6 +5,7 @@
 pub mod api;
 pub mod git;
 pub mod http;
+pub mod postgres;
 pub mod tools;
 pub mod users;
 pub mod web;
@@ -49,7 +50,11 @@ pub struct Token {
 /// The registry tests' installation (keys are made by the first `serve`) with a small tree:
 /// `acme/{app,other}` private, `acme/pub` public, `acme/int` internal, `acme/sub/svc` private.
 pub fn env_with_projects() -> Env {
-    let env = Env::new();
+    with_projects(Env::new())
+}
+
+/// `env` with the groups and projects of [`env_with_projects`].
+pub fn with_projects(env: Env) -> Env {
     for args in [
         &["group", "create", "acme"][..],
         &["group", "create", "acme/sub"],
@@ -64,16 +69,81 @@ pub fn env_with_projects() -> Env {
     env
 }
 
-/// One wvs-auth installation: a data dir and a keys dir in a temp directory.
+/// One wvs-auth installation: a data dir and a keys dir in a temp directory, and its
+/// database: SQLite in the data dir, or with `WVS_TEST_DATABASE=postgres` a fresh database
+/// of the test process's PostgreSQL cluster (`postgres.rs`).
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// `--database-url`, when it is not the SQLite default.
+    pub database_url: Option<String>,
 }
 
 impl Env {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("tempdir"),
+            database_url: postgres::wanted().then(postgres::shared_database),
         }
+    }
+
+    /// An installation on SQLite whatever the suite runs against, for tests of what only
+    /// SQLite has (its file, `backup`).
+    pub fn sqlite() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            database_url: None,
+        }
+    }
+
+    /// Another installation on this one's database (a second instance behind a balancer):
+    /// its own data and keys directories unless the test shares them.
+    pub fn sharing_database(&self) -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+            database_url: self.database_url.clone(),
+        }
+    }
+
+    /// Runs one SQL statement on this installation's database, whichever it is, and returns
+    /// the first column of the rows it gives (`… RETURNING id` counts changed rows). For
+    /// what no command may do, such as dating a token in the past.
+    pub fn sql(&self, sql: &str) -> Vec<String> {
+        match &self.database_url {
+            Some(url) => {
+                let database = url.rsplit('/').next().expect("database name");
+                postgres::shared()
+                    .psql(database, sql)
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+                    .lines()
+                    .map(|l| l.split('|').next().unwrap_or_default().to_string())
+                    .collect()
+            }
+            None => {
+                let db = rusqlite::Connection::open(self.data_dir().join("wvs.db")).expect("db");
+                db.busy_timeout(Duration::from_secs(5))
+                    .expect("busy timeout");
+                let mut statement = db.prepare(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+                let rows = statement
+                    .query_map([], |row| {
+                        Ok(match row.get_ref(0)? {
+                            rusqlite::types::ValueRef::Null => String::new(),
+                            rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                            rusqlite::types::ValueRef::Real(f) => f.to_string(),
+                            rusqlite::types::ValueRef::Text(t)
+                            | rusqlite::types::ValueRef::Blob(t) => {
+                                String::from_utf8_lossy(t).into_owned()
+                            }
+                        })
+                    })
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+                rows.map(|r| r.expect("row")).collect()
+            }
+        }
+    }
+
+    /// Does this installation keep its database in the SQLite file `data/wvs.db`?
+    pub fn on_sqlite(&self) -> bool {
+        self.database_url.is_none()
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -102,6 +172,9 @@ impl Env {
             .arg(self.data_dir())
             .arg("--keys-dir")
             .arg(self.keys_dir());
+        if let Some(url) = &self.database_url {
+            cmd.arg("--database-url").arg(url);
+        }
         cmd.env_remove("WVS_AUTH_CONFIG");
         cmd
     }
