@@ -155,3 +155,16 @@ CREATE TABLE package_tags (
 -- Offboarding (issue 18): a blocked user's password, personal access tokens and sessions
 -- stop on the next request; the deploy tokens they created keep working.
 ALTER TABLE users ADD COLUMN blocked_at TEXT;
+
+-- migrate: 6
+-- One-shot messages of the settings pages (a new token's secret shown once after the
+-- redirect), kept here so any instance behind a balancer can show them: AES-256-GCM sealed
+-- under the key in the keys directory, deleted when read, and with their session.
+CREATE TABLE flashes (
+    id              INTEGER PRIMARY KEY,
+    session_digest  BLOB    NOT NULL REFERENCES sessions(id_digest) ON DELETE CASCADE,
+    page            TEXT    NOT NULL,
+    sealed          BLOB    NOT NULL,
+    created_at      TEXT    NOT NULL
+);
+CREATE INDEX flashes_session ON flashes(session_digest, page);

@@ -41,9 +41,16 @@ pub struct GlobalSettings {
     /// Where signing keys live [default: ./keys]
     #[arg(long, global = true, env = "WVS_AUTH_KEYS_DIR", value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
-    /// The database: sqlite://PATH [default: sqlite://<data-dir>/wvs.db]
+    /// The database: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB
+    /// [default: sqlite://<data-dir>/wvs.db]
     #[arg(long, global = true, env = "WVS_AUTH_DATABASE_URL", value_name = "URL")]
     pub database_url: Option<String>,
+    /// Database connections per process; also how many storage calls `serve` runs at once
+    /// [default: 2 × workers + 3 for serve, 4 for other commands]. With PostgreSQL, keep
+    /// instances × this below the server's max_connections
+    #[arg(long, global = true, env = "WVS_AUTH_DATABASE_POOL", value_name = "N",
+          value_parser = clap::value_parser!(u32).range(2..=1000))]
+    pub database_pool: Option<u32>,
 }
 
 /// Settings of `serve`.

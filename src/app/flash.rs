@@ -2,23 +2,28 @@
 //!
 //! After creating a token the browser is redirected (POST/redirect/GET) so that reloading
 //! the page never submits the form again; the new secret must survive exactly that one
-//! redirect. It is kept here, in memory, keyed by the session's digest and the page it
-//! belongs to, and removed when that page is first rendered — so it never travels in a
-//! URL or a cookie, and a reload shows it no more. Unclaimed entries expire after a few
-//! minutes. (Behind a load balancer, the redirect must reach the same instance for the
-//! secret to show; without it the token exists but its secret is lost, as if unread.)
+//! redirect. Why in the database: behind a balancer without sticky sessions the redirect
+//! may reach another instance, which must still show the secret once (SPEC §7). Why sealed:
+//! the secret is otherwise never stored, so it is kept only as AES-256-GCM ciphertext under
+//! the key in the keys directory (`keys::seal`), bound to its session and page, and the row
+//! is deleted when the page first renders it, so it never travels in a URL or a cookie and
+//! a reload shows it no more. Unclaimed flashes end after a few minutes, and with their
+//! session (sign-out, expiry).
 
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 
-use secrecy::SecretString;
+use chrono::{Duration, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::secret::HashedToken;
+use crate::domain::store::{Store, StoreError};
+use crate::keys::seal::{Purpose, Sealer};
+use crate::keys::KeyError;
 
 /// How long an unclaimed flash is kept.
-const LIFETIME: Duration = Duration::from_secs(300);
-/// Bound on stored flashes, so a client looping on POSTs cannot grow memory without end.
-const MAX_ENTRIES: usize = 10_000;
+pub const LIFETIME_SECS: i64 = 300;
 
 /// What the redirected-to page shows once.
 pub enum Flash {
@@ -34,93 +39,118 @@ pub enum Flash {
     Deleted { what: String },
 }
 
-struct Entry {
-    session: HashedToken,
-    page: String,
-    flash: Flash,
-    at: Instant,
+/// The sealed form: `Flash` with the secret as plain text, which only ever exists inside
+/// the seal.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Sealed {
+    Created {
+        name: String,
+        username: String,
+        secret: String,
+    },
+    Revoked {
+        name: String,
+    },
+    Deleted {
+        what: String,
+    },
 }
 
-#[derive(Default)]
+#[derive(Debug, thiserror::Error)]
+pub enum FlashError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot seal a one-shot message: {0}")]
+    Key(#[from] KeyError),
+}
+
+/// The flashes of every session, in the database.
 pub struct FlashStore {
-    entries: Mutex<Vec<Entry>>,
+    store: Arc<dyn Store>,
+    keys_dir: PathBuf,
+    /// Loaded (or made) on first use, so a server whose pages are never used never writes
+    /// the seal key.
+    sealer: OnceLock<Sealer>,
 }
 
 impl FlashStore {
-    /// Keeps `flash` for the next rendering of `page` in the session `session`.
-    pub fn put(&self, session: HashedToken, page: &str, flash: Flash) {
-        let now = Instant::now();
-        let mut entries = self.lock();
-        entries.retain(|e| now.duration_since(e.at) < LIFETIME);
-        if entries.len() >= MAX_ENTRIES {
-            entries.remove(0);
+    pub fn new(store: Arc<dyn Store>, keys_dir: PathBuf) -> Self {
+        Self {
+            store,
+            keys_dir,
+            sealer: OnceLock::new(),
         }
-        entries.push(Entry {
+    }
+
+    /// Keeps `flash` for the next rendering of `page` in the session `session`. Runs on the
+    /// blocking pool.
+    pub fn put(&self, session: &HashedToken, page: &str, flash: Flash) -> Result<(), FlashError> {
+        let sealed = match flash {
+            Flash::Created {
+                name,
+                username,
+                secret,
+            } => Sealed::Created {
+                name,
+                username,
+                secret: secret.expose_secret().to_string(),
+            },
+            Flash::Revoked { name } => Sealed::Revoked { name },
+            Flash::Deleted { what } => Sealed::Deleted { what },
+        };
+        let plain = serde_json::to_vec(&sealed)
+            .map_err(|e| KeyError::Crypto(format!("cannot encode a flash: {e}")))?;
+        let sealed = self
+            .sealer()?
+            .seal_for(&Purpose::Flash(session, page), &plain)?;
+        let now = Utc::now();
+        self.store.put_flash(
             session,
-            page: page.to_string(),
-            flash,
-            at: now,
-        });
+            page,
+            &sealed,
+            now,
+            now - Duration::seconds(LIFETIME_SECS),
+        )?;
+        Ok(())
     }
 
-    /// Removes and returns this session's flashes for `page`, oldest first.
-    pub fn take(&self, session: &HashedToken, page: &str) -> Vec<Flash> {
-        let now = Instant::now();
-        let mut entries = self.lock();
-        let mut taken = Vec::new();
-        let mut kept = Vec::with_capacity(entries.len());
-        for e in entries.drain(..) {
-            if now.duration_since(e.at) >= LIFETIME {
-                continue;
-            }
-            if &e.session == session && e.page == page {
-                taken.push(e.flash);
-            } else {
-                kept.push(e);
-            }
+    /// Removes and returns this session's flashes for `page`, oldest first. One that does
+    /// not open (sealed under another key, or for another session or page) is dropped.
+    pub fn take(&self, session: &HashedToken, page: &str) -> Result<Vec<Flash>, FlashError> {
+        let not_before = Utc::now() - Duration::seconds(LIFETIME_SECS);
+        let rows = self.store.take_flashes(session, page, not_before)?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
         }
-        *entries = kept;
-        taken
+        let sealer = self.sealer()?;
+        let purpose = Purpose::Flash(session, page);
+        Ok(rows
+            .iter()
+            .filter_map(|sealed| {
+                let plain = sealer.open_for(&purpose, sealed).ok()?;
+                match serde_json::from_slice::<Sealed>(&plain).ok()? {
+                    Sealed::Created {
+                        name,
+                        username,
+                        secret,
+                    } => Some(Flash::Created {
+                        name,
+                        username,
+                        secret: SecretString::from(secret),
+                    }),
+                    Sealed::Revoked { name } => Some(Flash::Revoked { name }),
+                    Sealed::Deleted { what } => Some(Flash::Deleted { what }),
+                }
+            })
+            .collect())
     }
 
-    /// Forgets everything of a session (sign-out).
-    pub fn forget(&self, session: &HashedToken) {
-        self.lock().retain(|e| &e.session != session);
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
-        // A panic while holding the lock leaves plain data behind; keep serving.
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn revoked(name: &str) -> Flash {
-        Flash::Revoked {
-            name: name.to_string(),
+    fn sealer(&self) -> Result<&Sealer, KeyError> {
+        if let Some(sealer) = self.sealer.get() {
+            return Ok(sealer);
         }
-    }
-
-    #[test]
-    fn a_flash_is_shown_once_and_only_to_its_session_and_page() {
-        let store = FlashStore::default();
-        let (one, two) = (HashedToken::of("1"), HashedToken::of("2"));
-        store.put(one.clone(), "project:1", revoked("a"));
-        assert!(store.take(&two, "project:1").is_empty());
-        assert!(store.take(&one, "project:2").is_empty());
-        assert_eq!(store.take(&one, "project:1").len(), 1);
-        assert!(store.take(&one, "project:1").is_empty());
-    }
-
-    #[test]
-    fn sign_out_forgets_the_session() {
-        let store = FlashStore::default();
-        let one = HashedToken::of("1");
-        store.put(one.clone(), "p", revoked("a"));
-        store.forget(&one);
-        assert!(store.take(&one, "p").is_empty());
+        let loaded = Sealer::load_or_create(&self.keys_dir)?;
+        Ok(self.sealer.get_or_init(|| loaded))
     }
 }

@@ -182,7 +182,7 @@ impl AppState {
                 git_processes: Arc::new(tokio::sync::Semaphore::new(config.max_git_processes)),
             },
             web: WebState {
-                flashes: FlashStore::default(),
+                flashes: FlashStore::new(opened.store.clone(), keys_dir.to_path_buf()),
             },
             limits: Arc::new(RequestLimits::new(
                 config.body_idle_timeout,

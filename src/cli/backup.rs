@@ -17,7 +17,9 @@ pub struct BackupArgs {
 pub const DATABASE_FILE: &str = "wvs.db";
 
 pub fn run(ctx: &Context, args: BackupArgs) -> Result<(), Error> {
-    let DatabaseUrl::Sqlite(file) = &ctx.database;
+    let DatabaseUrl::Sqlite(file) = &ctx.database else {
+        return Err(crate::store::OpenError::BackupOfPostgres.into());
+    };
     if !file.is_file() {
         return Err(Error::Config(format!(
             "no database at {}: nothing to back up",

@@ -15,6 +15,8 @@ pub enum Error {
     #[error(transparent)]
     Url(#[from] UrlError),
     #[error(transparent)]
+    Copy(#[from] crate::store::copy::CopyError),
+    #[error(transparent)]
     Key(#[from] KeyError),
     #[error("invalid path: {0}")]
     Path(#[from] PathError),

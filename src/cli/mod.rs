@@ -5,6 +5,7 @@
 mod audit;
 mod backup;
 mod ci;
+mod db;
 mod error;
 mod keys;
 mod namespaces;
@@ -73,6 +74,9 @@ enum Command {
     Ci(ci::CiCommand),
     /// Show the audit log
     Audit(audit::AuditArgs),
+    /// Database operations: copy into PostgreSQL
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Write a consistent copy of the database and the keys to a new directory while
     /// servers run (SQLite; back PostgreSQL up with pg_dump)
     Backup(backup::BackupArgs),
@@ -83,13 +87,15 @@ pub struct Context {
     pub data_dir: PathBuf,
     pub keys_dir: PathBuf,
     pub database: DatabaseUrl,
+    /// `--database-pool`, when given.
+    pub database_pool: Option<u32>,
     pub file: SettingsFile,
 }
 
 impl Context {
     /// The database, opened (and created and migrated if need be) for one command.
     pub fn store(&self) -> Result<Arc<dyn Store>, Error> {
-        Ok(crate::store::open(&self.database, 4)?.store)
+        Ok(crate::store::open(&self.database, self.database_pool.unwrap_or(4))?.store)
     }
 
     /// Every manager over the database: the only way a command changes anything.
@@ -159,6 +165,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         keys_dir: global.keys_dir.unwrap_or_else(|| "keys".into()),
         data_dir,
         database,
+        database_pool: global.database_pool,
         file,
     };
     match cli.command {
@@ -176,6 +183,7 @@ fn execute(cli: Cli) -> Result<(), Error> {
         Command::User(cmd) => users::run(&ctx, cmd),
         Command::Ci(cmd) => ci::run(&ctx, cmd),
         Command::Audit(args) => audit::run(&ctx, args),
+        Command::Db(cmd) => db::run(&ctx, cmd),
         Command::Backup(args) => backup::run(&ctx, args),
     }
 }

@@ -49,8 +49,12 @@ pub fn run(ctx: &Context, flags: ServeSettings) -> Result<(), Error> {
     let scheme = if tls.is_some() { "https" } else { "http" };
     // Storage calls run on the blocking pool: as many at once as there are connections,
     // one left for the background usage writer.
-    let storage_slots = 2 * config.workers + 2;
-    let opened = crate::store::open(&ctx.database, storage_slots as u32 + 1)?;
+    let connections = ctx
+        .database_pool
+        .unwrap_or(2 * config.workers as u32 + 3)
+        .max(2);
+    let storage_slots = connections as usize - 1;
+    let opened = crate::store::open(&ctx.database, connections)?;
     // The configured algorithm only chooses the first key. Replacing an active key of
     // another algorithm here would sign tokens registries cannot verify yet (they trust the
     // bundle they loaded), so it is kept; rotation is how algorithms change.

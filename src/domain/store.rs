@@ -444,9 +444,36 @@ pub trait SessionStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<StoredSession>, StoreError>;
 
-    /// Ends a session (sign-out). Unknown digests are fine: the result is the same.
+    /// Ends a session (sign-out). Unknown digests are fine: the result is the same. Its
+    /// flashes go with it.
     fn delete_session(&self, digest: &HashedToken) -> Result<(), StoreError>;
+
+    /// Keeps a sealed one-shot message for `page` of the session `session` (which must
+    /// exist), dropping that session's flashes created before `expired_before` and all but
+    /// its newest [`MAX_FLASHES_PER_SESSION`], so a client looping on POSTs cannot grow the
+    /// table.
+    fn put_flash(
+        &self,
+        session: &HashedToken,
+        page: &str,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes and returns the session's flashes for `page` created at or after
+    /// `not_before`, oldest first. Two instances rendering the page at once never both
+    /// get one: it is deleted and returned in one statement.
+    fn take_flashes(
+        &self,
+        session: &HashedToken,
+        page: &str,
+        not_before: DateTime<Utc>,
+    ) -> Result<Vec<Vec<u8>>, StoreError>;
 }
+
+/// Flashes kept per session at most.
+pub const MAX_FLASHES_PER_SESSION: i64 = 20;
 
 /// The audit log: append-only, but for the retention the operator set.
 pub trait AuditLog: Send + Sync {

@@ -1,5 +1,6 @@
-//! Sealing the one secret that must be handed out again: the CI deploy token's
-//! (`wvs-deploy-token`, SPEC §1). AES-256-GCM under a 256-bit key kept beside the signing
+//! Sealing the secrets that must be handed out again: the CI deploy token's
+//! (`wvs-deploy-token`, SPEC §1), and a new token's secret between the settings page's
+//! POST and the page it redirects to (`app::flash`). AES-256-GCM under a 256-bit key kept beside the signing
 //! keys (`<keys-dir>/ci-seal.key`, mode 0600), so a copy of the database alone reveals
 //! nothing. Every sealed value carries its own random 96-bit nonce.
 
@@ -19,6 +20,30 @@ const KEY_LEN: usize = 32;
 
 /// What sealed values are bound to: a value sealed for one purpose does not open as another.
 const AAD: &[u8] = b"wvs-auth ci deploy token v1";
+
+/// What a value is sealed for, which is authenticated with it (the AEAD's associated data).
+pub enum Purpose<'a> {
+    /// The CI deploy token's secret (the associated data of every value sealed so far).
+    CiDeployToken,
+    /// A one-shot message of one session for one page: a row moved to another session or
+    /// page in the database does not open there.
+    Flash(&'a crate::domain::secret::HashedToken, &'a str),
+}
+
+impl Purpose<'_> {
+    fn aad(&self) -> Vec<u8> {
+        match self {
+            Purpose::CiDeployToken => AAD.to_vec(),
+            Purpose::Flash(session, page) => {
+                let mut aad = b"wvs-auth flash v1\0".to_vec();
+                aad.extend_from_slice(session.as_bytes());
+                aad.push(0);
+                aad.extend_from_slice(page.as_bytes());
+                aad
+            }
+        }
+    }
+}
 
 pub struct Sealer {
     key: LessSafeKey,
@@ -47,16 +72,23 @@ impl Sealer {
                 .fill(&mut bytes)
                 .map_err(|_| KeyError::Crypto("no randomness for the seal key".into()))?;
             let text = base64::engine::general_purpose::STANDARD.encode(bytes);
-            match fs::OpenOptions::new()
+            // Written whole under a name of its own, then linked into place: instances
+            // sharing the keys directory and starting together never read a half-written
+            // key, and the first link wins.
+            let staged = keys_dir.join(format!(".{FILE_NAME}.{}", std::process::id()));
+            let written = fs::OpenOptions::new()
                 .write(true)
                 .create_new(true)
                 .mode(0o600)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    f.write_all(format!("{text}\n").as_bytes()).map_err(io)?;
-                    f.sync_all().map_err(io)?;
-                }
+                .open(&staged)
+                .and_then(|mut f| {
+                    f.write_all(format!("{text}\n").as_bytes())?;
+                    f.sync_all()
+                });
+            let linked = written.and_then(|()| fs::hard_link(&staged, &path));
+            let _ = fs::remove_file(&staged);
+            match linked {
+                Ok(()) => {}
                 // Another process made it first: use theirs.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(io(e)),
@@ -89,8 +121,17 @@ impl Sealer {
         })
     }
 
-    /// `nonce || ciphertext || tag`.
+    /// `nonce || ciphertext || tag`, for the CI deploy token.
     pub fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.seal_for(&Purpose::CiDeployToken, plaintext)
+    }
+
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        self.open_for(&Purpose::CiDeployToken, sealed)
+    }
+
+    /// `nonce || ciphertext || tag`, bound to `purpose`.
+    pub fn seal_for(&self, purpose: &Purpose<'_>, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
         SystemRandom::new()
             .fill(&mut nonce)
@@ -99,7 +140,7 @@ impl Sealer {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(AAD),
+                Aad::from(purpose.aad()),
                 &mut body,
             )
             .map_err(|_| KeyError::Crypto("sealing failed".into()))?;
@@ -108,7 +149,7 @@ impl Sealer {
         Ok(out)
     }
 
-    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+    pub fn open_for(&self, purpose: &Purpose<'_>, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
         if sealed.len() < NONCE_LEN {
             return Err(OpenError);
         }
@@ -117,7 +158,7 @@ impl Sealer {
         let mut body = body.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(AAD), &mut body)
+            .open_in_place(nonce, Aad::from(purpose.aad()), &mut body)
             .map_err(|_| OpenError)?;
         Ok(plain.to_vec())
     }
@@ -148,5 +189,34 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let other = Sealer::from_bytes(&[7u8; 32]).expect("key");
         assert!(other.open(&a).is_err());
+    }
+
+    #[test]
+    fn a_value_opens_only_for_its_purpose() {
+        let sealer = Sealer::from_bytes(&[9u8; 32]).expect("key");
+        let (one, two) = (
+            crate::domain::secret::HashedToken::of("1"),
+            crate::domain::secret::HashedToken::of("2"),
+        );
+        let flash = sealer
+            .seal_for(&Purpose::Flash(&one, "project:1"), b"x")
+            .expect("seal");
+        assert_eq!(
+            sealer
+                .open_for(&Purpose::Flash(&one, "project:1"), &flash)
+                .expect("open"),
+            b"x"
+        );
+        assert!(sealer
+            .open_for(&Purpose::Flash(&two, "project:1"), &flash)
+            .is_err());
+        assert!(sealer
+            .open_for(&Purpose::Flash(&one, "project:2"), &flash)
+            .is_err());
+        assert!(sealer.open(&flash).is_err(), "a flash is no CI token");
+        let ci = sealer.seal(b"wvsdt-x").expect("seal");
+        assert!(sealer
+            .open_for(&Purpose::Flash(&one, "project:1"), &ci)
+            .is_err());
     }
 }

@@ -49,6 +49,18 @@ pub trait ChangeWatch: Send + Sync + 'static {
     fn version(&self) -> Option<Self::Version>;
 }
 
+/// The watch of a backend whose lookups are never remembered: no version is ever known,
+/// so every lookup reads the database.
+pub struct Unwatched;
+
+impl ChangeWatch for Unwatched {
+    type Version = ();
+
+    fn version(&self) -> Option<()> {
+        None
+    }
+}
+
 /// How the remembered lookups were answered, by map.
 #[derive(Debug, Default)]
 pub struct LookupStats {

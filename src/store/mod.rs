@@ -6,8 +6,11 @@
 //! [`open`] does, from the database URL.
 
 pub mod blobs;
+pub mod copy;
 pub mod lookup_cache;
 pub mod memo;
+pub mod postgres;
+pub mod rows;
 pub mod sqlite;
 
 use std::path::{Path, PathBuf};
@@ -15,20 +18,43 @@ use std::sync::Arc;
 
 use crate::blocking::BlockingPool;
 use crate::domain::store::{RealmReads, Store, StoreError, StoreFailure};
-use lookup_cache::{CachedLookups, LookupStats, MemoryOnly};
+use lookup_cache::{CachedLookups, LookupStats, MemoryOnly, Unwatched};
 
 /// Where the database is: `--database-url` (SPEC §5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     /// `sqlite://PATH` (or `sqlite:PATH`): one file in WAL mode.
     Sqlite(PathBuf),
+    /// `postgres://…` (or `postgresql://…`): one database shared by several instances.
+    Postgres(PostgresUrl),
+}
+
+/// A PostgreSQL URL, which may carry a password: its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PostgresUrl(String);
+
+impl PostgresUrl {
+    /// The URL itself, for the driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PostgresUrl({})", redact(&self.0))
+    }
+}
+
+impl std::fmt::Display for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact(&self.0))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum UrlError {
-    #[error("database URL {0:?} names PostgreSQL, which this build does not support yet; use sqlite://PATH")]
-    Postgres(String),
-    #[error("database URL {0:?} must be sqlite://PATH")]
+    #[error("database URL {0:?} must be sqlite://PATH or postgres://USER@HOST:PORT/DATABASE")]
     Unknown(String),
 }
 
@@ -47,26 +73,44 @@ impl DatabaseUrl {
         {
             return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
         }
-        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-            return Err(UrlError::Postgres(redact(raw)));
+        let pg = ["postgres://", "postgresql://"]
+            .iter()
+            .any(|scheme| raw.len() > scheme.len() && raw.starts_with(scheme));
+        if pg {
+            return Ok(DatabaseUrl::Postgres(PostgresUrl(raw.to_string())));
         }
         Err(UrlError::Unknown(redact(raw)))
     }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, DatabaseUrl::Postgres(_))
+    }
 }
 
-/// A URL for messages, without any password it may carry (`postgres://u:pw@h/db`).
+/// A URL for messages, without any password it may carry (`postgres://u:pw@h/db`, or
+/// `?password=…`).
 fn redact(raw: &str) -> String {
-    match (raw.find("://"), raw.rfind('@')) {
+    let shown = match (raw.find("://"), raw.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             format!("{}://…@{}", &raw[..scheme], &raw[at + 1..])
         }
         _ => raw.to_string(),
+    };
+    match shown.find('?') {
+        Some(q) if shown[q..].contains("password") => format!("{}?…", &shown[..q]),
+        _ => shown,
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(transparent)]
-pub struct OpenError(#[from] sqlite::OpenError);
+pub enum OpenError {
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::OpenError),
+    #[error(transparent)]
+    Postgres(#[from] postgres::OpenError),
+    #[error("backup copies a SQLite database; back PostgreSQL up with pg_dump (the keys directory with any file copy)")]
+    BackupOfPostgres,
+}
 
 /// An open backend, and what the server builds the lookup cache from.
 pub struct Opened {
@@ -85,6 +129,7 @@ pub struct Opened {
 pub fn backup(url: &DatabaseUrl, to: &Path) -> Result<(), OpenError> {
     match url {
         DatabaseUrl::Sqlite(file) => Ok(sqlite::SqliteStore::open(file, 1)?.backup(to)?),
+        DatabaseUrl::Postgres(_) => Err(OpenError::BackupOfPostgres),
     }
 }
 
@@ -111,6 +156,20 @@ pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
             Ok(Opened {
                 store: db,
                 memo: Arc::new(memo::VersionedMemo::new(memo_watch)),
+                lookups: cache.stats(),
+                memory: Arc::new(MemoryOnly(cache.clone())),
+                cached: cache,
+            })
+        }
+        DatabaseUrl::Postgres(pg) => {
+            // Nothing is remembered across requests: another instance may change any row,
+            // so every lookup reads the database, and the next-request rule holds as it does
+            // for a single instance (SPEC §7).
+            let db = Arc::new(postgres::PostgresStore::open(pg.expose(), connections)?);
+            let cache = Arc::new(CachedLookups::new(db.clone(), None::<Unwatched>));
+            Ok(Opened {
+                store: db,
+                memo: Arc::new(memo::VersionedMemo::new(None::<Unwatched>)),
                 lookups: cache.stats(),
                 memory: Arc::new(MemoryOnly(cache.clone())),
                 cached: cache,
@@ -210,9 +269,14 @@ mod tests {
             DatabaseUrl::parse("sqlite:data/x.db").expect("ok"),
             DatabaseUrl::Sqlite("data/x.db".into())
         );
-        let err = DatabaseUrl::parse("postgres://wvs:hunter2@db:5432/wvs").expect_err("pg");
-        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let pg = DatabaseUrl::parse("postgres://wvs:hunter2@db:5432/wvs").expect("pg");
+        assert!(pg.is_postgres());
+        assert!(!format!("{pg:?}").contains("hunter2"), "{pg:?}");
+        let pg = DatabaseUrl::parse("postgresql:///wvs?host=/run/pg&password=hunter2").expect("pg");
+        assert!(!format!("{pg:?}").contains("hunter2"), "{pg:?}");
+        let err = DatabaseUrl::parse("mysql://u:hunter2@x").expect_err("mysql");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+        assert!(DatabaseUrl::parse("postgres://").is_err());
         assert!(DatabaseUrl::parse("mysql://x").is_err());
         assert!(DatabaseUrl::parse("sqlite://").is_err());
     }

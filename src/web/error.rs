@@ -28,6 +28,13 @@ pub enum WebError {
     Unavailable,
 }
 
+impl From<crate::app::flash::FlashError> for WebError {
+    fn from(e: crate::app::flash::FlashError) -> Self {
+        log::warn!("settings pages: one-shot message: {e}");
+        WebError::Unavailable
+    }
+}
+
 impl ResponseError for WebError {
     fn status_code(&self) -> StatusCode {
         match self {

@@ -32,6 +32,30 @@ where
     state.clone().into_inner().on_pool(work).await
 }
 
+/// Keeps a one-shot message for the next rendering of `page` in this session.
+async fn put_flash(
+    state: &web::Data<AppState>,
+    signed: &account::SignedIn,
+    page: &str,
+    flash: crate::app::flash::Flash,
+) -> Result<(), WebError> {
+    let (session, page) = (signed.session.clone(), page.to_string());
+    on_pool(state, move |s| {
+        Ok(s.web.flashes.put(&session, &page, flash)?)
+    })
+    .await
+}
+
+/// This session's one-shot messages for `page`, removed as they are read.
+async fn take_flashes(
+    state: &web::Data<AppState>,
+    signed: &account::SignedIn,
+    page: &str,
+) -> Result<Vec<crate::app::flash::Flash>, WebError> {
+    let (session, page) = (signed.session.clone(), page.to_string());
+    on_pool(state, move |s| Ok(s.web.flashes.take(&session, &page)?)).await
+}
+
 const PROJECT_PAGE: &str = "/-/projects/{path:.+}/settings/deploy_tokens";
 const PACKAGES_PAGE: &str = "/-/projects/{path:.+}/packages";
 const PACKAGE_DELETE: &str = "/-/projects/{path:.+}/packages/{id:[0-9]+}/delete";

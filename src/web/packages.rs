@@ -7,8 +7,8 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use super::account::{self, SignedIn};
 use super::csrf::{self, CsrfOnly};
 use super::error::{html, manage_error, redirect, secured, WebError};
-use super::on_pool;
 use super::views::{packages_url, Chrome, DeletePackagePage, PackageRow, PackagesPage};
+use super::{on_pool, put_flash, take_flashes};
 use crate::app::flash::Flash;
 use crate::app::AppState;
 use crate::domain::namespace::Project;
@@ -60,10 +60,8 @@ pub async fn show(
     })
     .await?;
     let page_url = packages_url(project.path.as_str());
-    let deleted = state
-        .web
-        .flashes
-        .take(&signed.session, &page_key(&project))
+    let deleted = take_flashes(&state, &signed, &page_key(&project))
+        .await?
         .into_iter()
         .filter_map(|f| match f {
             Flash::Deleted { what } => Some(what),
@@ -141,12 +139,9 @@ pub async fn delete(
             .map_err(manage_error)
     })
     .await?;
-    state.web.flashes.put(
-        signed.session.clone(),
-        &page_key(&project),
-        Flash::Deleted {
-            what: format!("{} {}", package.name, package.version),
-        },
-    );
+    let flash = Flash::Deleted {
+        what: format!("{} {}", package.name, package.version),
+    };
+    put_flash(&state, &signed, &page_key(&project), flash).await?;
     Ok(redirect(&packages_url(project.path.as_str())))
 }

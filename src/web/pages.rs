@@ -129,8 +129,8 @@ pub async fn sign_out(
         if !csrf::matches(&signed.csrf, form.csrf_token.as_deref()) {
             return Err(WebError::Csrf);
         }
+        // The session's flashes are deleted with it.
         account::sign_out(&state, &signed.session).await?;
-        state.web.flashes.forget(&signed.session);
     }
     let mut res = redirect("/-/sign_in");
     res.add_cookie(&session::removal(session::COOKIE, secure))

@@ -10,10 +10,10 @@ use secrecy::{ExposeSecret, SecretString};
 use super::account::{self, SignedIn};
 use super::csrf;
 use super::error::{html, manage_error, redirect, secured, WebError};
-use super::on_pool;
 use super::views::{
     page_url, Chrome, CreateForm, CreatedView, DeployTokensPage, OwnerView, RevokePage, TokenRow,
 };
+use super::{on_pool, put_flash, take_flashes};
 use crate::app::flash::Flash;
 use crate::app::AppState;
 use crate::domain::deploy_token::{DeployToken, TokenOwner};
@@ -84,15 +84,12 @@ pub async fn create(
     .await?;
     match created {
         Ok((token, secret)) => {
-            state.web.flashes.put(
-                signed.session.clone(),
-                &page_key(&owner),
-                Flash::Created {
-                    name: token.name.clone(),
-                    username: token.username(),
-                    secret: SecretString::from(secret.expose().to_string()),
-                },
-            );
+            let flash = Flash::Created {
+                name: token.name.clone(),
+                username: token.username(),
+                secret: SecretString::from(secret.expose().to_string()),
+            };
+            put_flash(&state, &signed, &page_key(&owner), flash).await?;
             Ok(redirect(&page_url(&owner)))
         }
         Err(ManageError::Invalid(errors)) => {
@@ -161,11 +158,13 @@ pub async fn revoke(
             .map_err(manage_error)
     })
     .await?;
-    state.web.flashes.put(
-        signed.session.clone(),
+    put_flash(
+        &state,
+        &signed,
         &page_key(&owner),
         Flash::Revoked { name: token.name },
-    );
+    )
+    .await?;
     Ok(redirect(&page_url(&owner)))
 }
 
@@ -194,7 +193,7 @@ async fn render(
             .may(Actor::User(&signed.principal), owner, TokenAction::Revoke);
     let mut created = Vec::new();
     let mut revoked = Vec::new();
-    for flash in state.web.flashes.take(&signed.session, &page_key(owner)) {
+    for flash in take_flashes(state, signed, &page_key(owner)).await? {
         match flash {
             Flash::Created {
                 name,

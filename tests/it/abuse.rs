@@ -32,8 +32,11 @@ fn peak_rss_kb(server: &Server) -> u64 {
         .unwrap_or(0)
 }
 
+/// Good requests sent at once by [`a_flood_of_wrong_secrets_never_locks_out_good_clients`].
+const GOOD_AT_ONCE: usize = 100;
+
 /// SPEC §7: while one client floods wrong secrets — also under the real token's own
-/// username — from 127.0.0.1, every good request from that same address succeeds: 200
+/// username — from 127.0.0.1, every good request from that same address succeeds: 100
 /// parallel token requests, `docker login`-shaped ones, and real `docker login`s.
 #[test]
 fn a_flood_of_wrong_secrets_never_locks_out_good_clients() {
@@ -78,8 +81,10 @@ fn a_flood_of_wrong_secrets_never_locks_out_good_clients() {
     );
 
     let good = creds(&t);
+    // 100 at once from this one address: within the per-client limit of requests in
+    // flight (128 by default), which is another limit; here only the bans are tested.
     let statuses: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..200)
+        let handles: Vec<_> = (0..GOOD_AT_ONCE)
             .map(|_| s.spawn(|| token_request(&server.url, &good, None)))
             .collect();
         handles
@@ -94,7 +99,7 @@ fn a_flood_of_wrong_secrets_never_locks_out_good_clients() {
         t.username.replace('+', "%2B")
     );
     let logins: Vec<u16> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..200)
+        let handles: Vec<_> = (0..GOOD_AT_ONCE)
             .map(|_| {
                 s.spawn(|| {
                     answer(agent().get(&login_url).set("Authorization", &good).call()).status

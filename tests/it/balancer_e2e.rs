@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::api::{expect, pat, user, Api, Auth};
-use common::http::{agent, answer, basic};
+use common::http::{agent, answer, basic, pull_answer};
 use common::tools::*;
 use common::{free_port, Env, Server, Token};
 
@@ -124,16 +124,7 @@ impl Pair {
 }
 
 fn pull_token(server: &Server, token: &Token) -> u16 {
-    answer(
-        agent()
-            .get(&format!(
-                "{}/jwt/auth?service=container_registry&scope=repository:acme/app:pull",
-                server.url
-            ))
-            .set("Authorization", &basic(&token.username, &token.secret))
-            .call(),
-    )
-    .status
+    pull_answer(&server.url, token, "acme/app").status
 }
 
 #[test]

@@ -5,7 +5,6 @@ use crate::common;
 
 use std::collections::BTreeSet;
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -99,18 +98,6 @@ fn set(items: &[&str]) -> BTreeSet<String> {
 
 /// Every byte of every file in the data directory (database, WAL, shared memory). The
 /// `repositories/` directory holds git data, never token material, and is skipped.
-fn data_files(env: &Env) -> Vec<(PathBuf, Vec<u8>)> {
-    std::fs::read_dir(env.data_dir())
-        .expect("data dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.is_file())
-        .map(|p| {
-            let bytes = std::fs::read(&p).expect("read data file");
-            (p, bytes)
-        })
-        .collect()
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
@@ -497,7 +484,7 @@ fn token_list_hides_secrets_and_the_database_holds_only_digests() {
         assert!(!list.to_string().contains(&t.secret));
         let digest = Sha256::digest(t.secret.as_bytes());
         let mut digest_found = false;
-        for (path, bytes) in data_files(&env) {
+        for (path, bytes) in env.stored() {
             assert!(
                 !contains(&bytes, t.secret.as_bytes()),
                 "secret stored in {}",

@@ -50,15 +50,9 @@ fn with_stdin(env: &Env, args: &[&str], input: &str) -> Output {
 }
 
 /// Every byte of the data dir (database, WAL), to look for secrets at rest.
-fn data_bytes(env: &Env) -> Vec<u8> {
-    let mut all = Vec::new();
-    for entry in std::fs::read_dir(env.data_dir()).expect("data dir") {
-        let path = entry.expect("entry").path();
-        if path.is_file() {
-            all.extend(std::fs::read(&path).expect("read"));
-        }
-    }
-    all
+/// Every byte the database holds, wherever it holds them.
+fn stored_bytes(env: &Env) -> Vec<u8> {
+    env.stored().into_iter().flat_map(|(_, b)| b).collect()
 }
 
 fn contains(haystack: &[u8], needle: &str) -> bool {
@@ -88,7 +82,7 @@ fn users_are_created_with_argon2_hashed_passwords() {
     assert_eq!(list[0]["username"], "alice");
     assert_eq!(list[0]["admin"], false);
     assert_eq!(list[1]["admin"], true);
-    let bytes = data_bytes(&env);
+    let bytes = stored_bytes(&env);
     assert!(contains(&bytes, "$argon2id$"), "no argon2id hash stored");
     assert!(
         !contains(&bytes, "s3cret-horse-battery"),
@@ -213,7 +207,10 @@ fn personal_access_tokens_are_strong_prefixed_and_digest_only() {
     // 24 random bytes in URL-safe base64: 192 bits.
     assert_eq!(secret.len(), "wvspat-".len() + 32);
     assert_eq!(v["scopes"], serde_json::json!(["api", "read_registry"]));
-    assert!(!contains(&data_bytes(&env), secret), "PAT stored in clear");
+    assert!(
+        !contains(&stored_bytes(&env), secret),
+        "PAT stored in clear"
+    );
 
     refused(
         &env,
@@ -302,7 +299,7 @@ fn ci_variables_expose_only_the_active_project_wvs_deploy_token() {
     );
     // Sealed, not stored in clear; the seal key lives in the keys dir, 0600.
     assert!(
-        !contains(&data_bytes(&env), secret),
+        !contains(&stored_bytes(&env), secret),
         "CI secret stored in clear"
     );
     let key = env.keys_dir().join("ci-seal.key");

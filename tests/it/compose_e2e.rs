@@ -569,3 +569,68 @@ fn compose_up_keys_health_push_pull_and_restart_keeps_tokens() {
         "token list after restart: {tokens}"
     );
 }
+
+/// The PostgreSQL variant (deploy/postgres/docker-compose.yml over docker-compose.yml):
+/// `docker-compose config` accepts it, both replicas get the database URL and share the
+/// keys and data volumes, and a missing password is refused by name rather than left empty.
+/// (Bringing it up needs the postgres and nginx images, which this machine cannot pull.)
+#[test]
+fn the_postgres_variant_is_accepted_by_docker_compose_config() {
+    let config = |password: Option<&str>| {
+        let mut cmd = Command::new("docker-compose");
+        cmd.arg("--file")
+            .arg(repo().join("docker-compose.yml"))
+            .arg("--file")
+            .arg(repo().join("deploy/postgres/docker-compose.yml"))
+            .arg("config")
+            .current_dir(repo())
+            .env_remove("COMPOSE_FILE")
+            .env_remove("POSTGRES_PASSWORD");
+        if let Some(password) = password {
+            cmd.env("POSTGRES_PASSWORD", password);
+        }
+        output(cmd, "docker-compose config")
+    };
+    let out = config(Some("pw-for-config"));
+    assert_ok(&out, "docker-compose config (postgres variant)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let services = service_names(&text);
+    for service in ["postgres", "wvs-auth", "wvs-auth-2", "balancer", "registry"] {
+        assert!(
+            services.iter().any(|s| s == service),
+            "{service} missing:\n{text}"
+        );
+    }
+    assert_eq!(
+        text.matches("WVS_AUTH_DATABASE_URL: postgres://wvs:pw-for-config@postgres:5432/wvs")
+            .count(),
+        2,
+        "both replicas on the database:\n{text}"
+    );
+    let out = config(None);
+    assert!(!out.status.success(), "an empty password must be refused");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("POSTGRES_PASSWORD"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The service names of `docker-compose config` output: the keys indented two spaces under
+/// `services:`.
+fn service_names(text: &str) -> Vec<String> {
+    let mut in_services = false;
+    let mut names = Vec::new();
+    for line in text.lines() {
+        if !line.starts_with(' ') {
+            in_services = line.trim_end() == "services:";
+            continue;
+        }
+        if in_services && line.starts_with("  ") && !line.starts_with("   ") {
+            if let Some(name) = line.trim().strip_suffix(':') {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}

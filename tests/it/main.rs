@@ -23,6 +23,7 @@ mod packages_maven;
 mod packages_npm;
 mod packages_nuget;
 mod packages_pypi;
+mod postgres_e2e;
 mod registry_e2e;
 mod rsa_kernel;
 mod tls;

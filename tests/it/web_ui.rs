@@ -486,3 +486,87 @@ fn chromium_lists_packages_and_a_maintainer_deletes_one() {
     assert!(audit.contains("package_deleted"), "{audit}");
     assert!(audit.contains("actor=alice"), "{audit}");
 }
+
+/// Behind a balancer without sticky sessions (SPEC §7): the session made on one instance
+/// works on another, and a secret created through one instance is shown once by whichever
+/// renders the page next; the message is deleted as it is shown, so neither shows it again.
+#[test]
+fn a_new_secret_shows_once_on_whichever_instance_renders_the_page() {
+    let env = env_with_people();
+    let (a, b) = (env.serve(&[]), env.serve(&[]));
+    let http = agent();
+    let (form, cookies) = set_cookies(http.get(&format!("{}/-/sign_in", a.url)).call());
+    let pre = pair(cookie(&cookies, "wvs_sign_in_csrf").expect("sign-in csrf cookie"));
+    let (signed, cookies) = set_cookies(
+        http.post(&format!("{}/-/sign_in", a.url))
+            .set("Cookie", &pre)
+            .send_form(&[
+                ("username", "alice"),
+                ("password", PASSWORD),
+                ("csrf_token", &csrf_field(&form.body)),
+            ]),
+    );
+    assert_eq!(signed.status, 303, "{}", signed.body);
+    let session = pair(cookie(&cookies, "wvs_session").expect("session cookie"));
+    let page = |server: &Server| {
+        answer(
+            http.get(&format!("{}{PAGE}", server.url))
+                .set("Cookie", &session)
+                .call(),
+        )
+    };
+    let on_b = page(&b);
+    assert_eq!(
+        on_b.status, 200,
+        "the session is known to the other instance"
+    );
+    let csrf = csrf_field(&on_b.body);
+    let created = answer(
+        http.post(&format!("{}{PAGE}", a.url))
+            .set("Cookie", &session)
+            .send_form(&[
+                ("name", "ci"),
+                ("scopes", "read_registry"),
+                ("csrf_token", &csrf),
+            ]),
+    );
+    assert_eq!(created.status, 303, "{}", created.body);
+    let shown = page(&b);
+    let secret: String = shown
+        .body
+        .split("wvsdt-")
+        .nth(1)
+        .map(|rest| {
+            rest.chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect()
+        })
+        .unwrap_or_else(|| panic!("no secret on the other instance: {}", shown.body));
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.cli_ok(&["token", "list", "--project", "acme/app", "--json"]))
+            .expect("json");
+    let username = listed[0]["username"]
+        .as_str()
+        .expect("username")
+        .to_string();
+    assert_eq!(
+        pull_status(&b, &username, &format!("wvsdt-{secret}")),
+        200,
+        "the secret shown is the token's"
+    );
+    for server in [&a, &b] {
+        assert!(
+            !page(server).body.contains("wvsdt-"),
+            "shown a second time by {}",
+            server.url
+        );
+    }
+    // Nothing of the secret is stored in the clear on the way.
+    for (place, bytes) in env.stored() {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "the secret is stored in the clear in {}",
+            place.display()
+        );
+    }
+}

@@ -4,35 +4,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
 use super::audit;
-use super::{fmt_time, parse_date, parse_time, DbError, SqliteStore};
+use super::{DbError, SqliteStore};
 use crate::domain::audit::NewAuditEvent;
-use crate::domain::deploy_token::{DeployToken, TokenOwner, TokenScope, CI_TOKEN_NAME};
-use crate::domain::path::NamespacePath;
+use crate::domain::deploy_token::{DeployToken, TokenOwner, CI_TOKEN_NAME};
 use crate::domain::secret::HashedToken;
 use crate::domain::store::{
     DeployTokenLookup, DeployTokenStore, NewDeployToken, Revocation, StoreError,
 };
-
-/// The columns `from_row` reads, in its order; a query may add its own after them.
-const COLUMNS: &str = "t.id, t.project_id, p.path, t.group_id, g.path, t.name, t.username, \
-     t.scopes, t.expires_at, t.created_at, t.revoked_at, t.last_used_at, t.created_by";
-const FROM: &str = "FROM deploy_tokens t \
-     LEFT JOIN projects p ON p.id = t.project_id \
-     LEFT JOIN groups g ON g.id = t.group_id";
-
-struct RawToken {
-    id: i64,
-    project: Option<(i64, String)>,
-    group: Option<(i64, String)>,
-    name: String,
-    username: Option<String>,
-    scopes: String,
-    expires_at: Option<String>,
-    created_at: String,
-    revoked_at: Option<String>,
-    last_used_at: Option<String>,
-    created_by: Option<i64>,
-}
+use crate::store::rows::deploy_tokens::{RawToken, COLUMNS, FROM};
+use crate::store::rows::{fmt_date, fmt_time};
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RawToken> {
     let pair = |id: Option<i64>, path: Option<String>| id.zip(path);
@@ -51,40 +31,6 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<RawToken> {
     })
 }
 
-fn build(raw: RawToken) -> Result<DeployToken, DbError> {
-    let corrupt = |what: &str| DbError::Corrupt(format!("deploy token {}: {what}", raw.id));
-    let path = |p: &str| NamespacePath::parse(p).map_err(|e| corrupt(&e.to_string()));
-    let owner = match (&raw.project, &raw.group) {
-        (Some((id, p)), None) => TokenOwner::Project {
-            id: *id,
-            path: path(p)?,
-        },
-        (None, Some((id, p))) => TokenOwner::Group {
-            id: *id,
-            path: path(p)?,
-        },
-        _ => return Err(corrupt("owner")),
-    };
-    let scopes = raw
-        .scopes
-        .split(',')
-        .map(|s| s.parse::<TokenScope>().map_err(|e| corrupt(&e.to_string())))
-        .collect::<Result<Vec<_>, _>>()?;
-    let opt_time = |s: &Option<String>| s.as_deref().map(parse_time).transpose();
-    Ok(DeployToken {
-        id: raw.id,
-        owner,
-        scopes,
-        expires_at: raw.expires_at.as_deref().map(parse_date).transpose()?,
-        created_at: parse_time(&raw.created_at)?,
-        revoked_at: opt_time(&raw.revoked_at)?,
-        last_used_at: opt_time(&raw.last_used_at)?,
-        created_by: raw.created_by,
-        name: raw.name,
-        custom_username: raw.username,
-    })
-}
-
 impl SqliteStore {
     fn find_deploy_token(&self, id: i64) -> Result<Option<DeployToken>, DbError> {
         let conn = self.conn()?;
@@ -92,7 +38,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} {FROM} WHERE t.id = ?1"))?
             .query_row([id], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawToken::build).transpose()?)
     }
 
     fn list_tokens(&self, filter: &str, id: Option<i64>) -> Result<Vec<DeployToken>, DbError> {
@@ -107,7 +53,10 @@ impl SqliteStore {
                 .query_map([], from_row)?
                 .collect::<Result<Vec<_>, _>>()?,
         };
-        rows.into_iter().map(build).collect()
+        Ok(rows
+            .into_iter()
+            .map(RawToken::build)
+            .collect::<Result<_, _>>()?)
     }
 }
 
@@ -137,7 +86,7 @@ impl DeployTokenStore for SqliteStore {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(rows
             .into_iter()
-            .map(|(raw, sealed)| Ok((build(raw)?, sealed)))
+            .map(|(raw, sealed)| Ok((raw.build()?, sealed)))
             .collect::<Result<_, DbError>>()?)
     }
 
@@ -166,7 +115,7 @@ impl DeployTokenStore for SqliteStore {
                 new.custom_username,
                 digest.as_bytes(),
                 scopes.join(","),
-                new.expires_at.map(|d| d.format("%Y-%m-%d").to_string()),
+                new.expires_at.map(fmt_date),
                 fmt_time(now),
                 new.created_by,
                 new.sealed_secret,
@@ -242,7 +191,7 @@ impl DeployTokenStore for SqliteStore {
                     .optional()?;
                 match first_use_of {
                     Some(id) => {
-                        let token = build(load.query_row([id], from_row)?)?;
+                        let token = load.query_row([id], from_row)?.build()?;
                         audit::insert(&tx, &first_use(&token), *at)?;
                     }
                     None => {
@@ -265,7 +214,10 @@ impl DeployTokenLookup for SqliteStore {
             ))?
             .query_row([digest.as_bytes()], from_row)
             .optional()?;
-        Ok(row.map(build).transpose()?)
+        Ok(row
+            .map(RawToken::build)
+            .transpose()
+            .map_err(DbError::from)?)
     }
 
     fn find_by_id(&self, id: i64) -> Result<Option<DeployToken>, StoreError> {

@@ -3,33 +3,20 @@
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{audit, claim_namespace, exists_conflict, fmt_time, parse_time, DbError, SqliteStore};
+use super::{audit, claim_namespace, exists_conflict, fmt_time, DbError, SqliteStore};
 use crate::domain::audit::NewAuditEvent;
 use crate::domain::namespace::Group;
 use crate::domain::path::NamespacePath;
 use crate::domain::store::{GroupSettings, StoreError};
-
-const COLUMNS: &str = "id, path, parent_id, created_at, dependency_proxy";
-
-type RawGroup = (i64, String, Option<i64>, String, bool);
+use crate::store::rows::groups::{RawGroup, COLUMNS};
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RawGroup> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
-}
-
-fn build((id, path, parent_id, created_at, dependency_proxy): RawGroup) -> Result<Group, DbError> {
-    Ok(Group {
-        id,
-        path: NamespacePath::parse(&path).map_err(|e| DbError::Corrupt(e.to_string()))?,
-        parent_id,
-        dependency_proxy,
-        created_at: parse_time(&created_at)?,
+    Ok(RawGroup {
+        id: row.get(0)?,
+        path: row.get(1)?,
+        parent_id: row.get(2)?,
+        created_at: row.get(3)?,
+        dependency_proxy: row.get(4)?,
     })
 }
 
@@ -85,7 +72,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE id = ?1"))?
             .query_row([group_id], from_row)?;
         tx.commit()?;
-        build(row)
+        Ok(row.build()?)
     }
 
     pub(super) fn find_group_by_id(&self, id: i64) -> Result<Option<Group>, DbError> {
@@ -94,7 +81,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE id = ?1"))?
             .query_row([id], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawGroup::build).transpose()?)
     }
 
     pub(super) fn find_group(&self, path: &NamespacePath) -> Result<Option<Group>, DbError> {
@@ -103,7 +90,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM groups WHERE path = ?1"))?
             .query_row([path.as_str()], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawGroup::build).transpose()?)
     }
 
     pub(super) fn all_groups(&self) -> Result<Vec<Group>, DbError> {
@@ -113,7 +100,10 @@ impl SqliteStore {
         let rows = stmt
             .query_map([], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(build).collect()
+        Ok(rows
+            .into_iter()
+            .map(RawGroup::build)
+            .collect::<Result<_, _>>()?)
     }
 }
 

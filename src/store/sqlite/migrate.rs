@@ -37,7 +37,8 @@ pub(super) fn migrate(conn: &mut Connection, schema: &str) -> Result<(), DbError
     Ok(())
 }
 
-fn migration_blocks(schema: &str) -> Vec<(i64, String)> {
+/// The `-- migrate: N` blocks of a schema file, in order: both backends' files use the form.
+pub(crate) fn migration_blocks(schema: &str) -> Vec<(i64, String)> {
     let mut blocks: Vec<(i64, String)> = Vec::new();
     for line in schema.lines() {
         if let Some(v) = line.strip_prefix("-- migrate:") {

@@ -6,9 +6,11 @@
 //! `StoreError` kinds.
 
 mod audit;
+mod copy;
 mod deploy_tokens;
 mod groups;
 mod migrate;
+pub(crate) use migrate::migration_blocks;
 mod packages;
 mod personal_access_tokens;
 mod projects;
@@ -19,10 +21,11 @@ mod wal_watch;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use r2d2_sqlite::SqliteConnectionManager;
 
 pub use wal_watch::WalWatch;
+
+use crate::store::rows::{fmt_time, parse_time};
 
 use crate::domain::path::NamespacePath;
 use crate::domain::store::{Health, StoreError};
@@ -42,8 +45,8 @@ enum DbError {
     Conflict(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("database holds a malformed value: {0}")]
-    Corrupt(String),
+    #[error(transparent)]
+    Malformed(#[from] crate::store::rows::Corrupt),
     #[error("the database cannot use WAL journaling (journal mode stays {0:?}); put the data dir on a local file system")]
     NoWal(String),
     #[error("database schema version {found} is newer than this binary knows ({known})")]
@@ -55,7 +58,7 @@ impl From<DbError> for StoreError {
         match e {
             DbError::Conflict(m) => StoreError::Conflict(m),
             DbError::NotFound(m) => StoreError::NotFound(m),
-            DbError::Corrupt(m) => StoreError::Corrupt(m),
+            DbError::Malformed(c) => StoreError::Corrupt(c.0),
             other => StoreError::Unavailable(other.to_string()),
         }
     }
@@ -243,20 +246,6 @@ fn exists_conflict(e: rusqlite::Error, kind: &str, path: &NamespacePath) -> DbEr
     } else {
         e.into()
     }
-}
-
-fn fmt_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-fn parse_time(s: &str) -> Result<DateTime<Utc>, DbError> {
-    DateTime::parse_from_rfc3339(s)
-        .map(|t| t.with_timezone(&Utc))
-        .map_err(|_| DbError::Corrupt(format!("timestamp {s:?}")))
-}
-
-fn parse_date(s: &str) -> Result<NaiveDate, DbError> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| DbError::Corrupt(format!("date {s:?}")))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {

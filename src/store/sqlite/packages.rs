@@ -3,17 +3,13 @@
 use chrono::Utc;
 use rusqlite::{params, params_from_iter, OptionalExtension, Row};
 
-use super::{audit, fmt_time, parse_time, DbError, SqliteStore};
+use super::{audit, fmt_time, DbError, SqliteStore};
 use crate::domain::audit::NewAuditEvent;
-use crate::domain::package::{Digests, Package, PackageFile, PackageFormat};
+use crate::domain::package::{Package, PackageFile, PackageFormat};
 use crate::domain::store::{NewPackageFile, PackageStore, PublishMode, Published, StoreError};
-
-const PACKAGE: &str = "p.id, p.project_id, p.format, p.name, p.normalized_name, p.version, \
-     p.metadata, p.created_at, p.created_by";
-const FILE: &str = "f.id, f.package_id, f.file_name, f.size, f.sha256, f.sha1, f.md5, f.sha512, \
-     f.created_at, f.uploaded_by";
-/// Columns of `PACKAGE`, for a query that reads a file after them.
-const PACKAGE_COLUMNS: usize = 9;
+use crate::store::rows::packages::{
+    group_versions, RawFile, RawPackage, FILE, PACKAGE, PACKAGE_COLUMNS,
+};
 
 fn package_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RawPackage> {
     Ok(RawPackage {
@@ -44,66 +40,6 @@ fn file_at(r: &Row<'_>, at: usize) -> rusqlite::Result<RawFile> {
     })
 }
 
-struct RawPackage {
-    id: i64,
-    project_id: i64,
-    format: String,
-    name: String,
-    normalized_name: String,
-    version: String,
-    metadata: Option<String>,
-    created_at: String,
-    created_by: Option<String>,
-}
-
-struct RawFile {
-    id: i64,
-    package_id: i64,
-    file_name: String,
-    size: i64,
-    sha256: String,
-    sha1: String,
-    md5: String,
-    sha512: String,
-    created_at: String,
-    uploaded_by: Option<String>,
-}
-
-impl RawPackage {
-    fn build(self) -> Result<Package, DbError> {
-        Ok(Package {
-            id: self.id,
-            project_id: self.project_id,
-            format: self.format.parse().map_err(DbError::Corrupt)?,
-            name: self.name,
-            normalized_name: self.normalized_name,
-            version: self.version,
-            metadata: self.metadata,
-            created_at: parse_time(&self.created_at)?,
-            created_by: self.created_by,
-        })
-    }
-}
-
-impl RawFile {
-    fn build(self) -> Result<PackageFile, DbError> {
-        Ok(PackageFile {
-            id: self.id,
-            package_id: self.package_id,
-            file_name: self.file_name,
-            size: self.size,
-            digests: Digests {
-                sha256: self.sha256,
-                sha1: self.sha1,
-                md5: self.md5,
-                sha512: self.sha512,
-            },
-            created_at: parse_time(&self.created_at)?,
-            uploaded_by: self.uploaded_by,
-        })
-    }
-}
-
 /// `?2, ?3, …` for a list of project ids after the first parameters.
 fn id_list(first: usize, n: usize) -> String {
     (first..first + n)
@@ -125,7 +61,10 @@ impl SqliteStore {
         let rows = stmt
             .query_map(params_from_iter(values), |r| package_at(r, 0))?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(RawPackage::build).collect()
+        Ok(rows
+            .into_iter()
+            .map(RawPackage::build)
+            .collect::<Result<_, _>>()?)
     }
 
     fn files_of(&self, package_id: i64) -> Result<Vec<PackageFile>, DbError> {
@@ -136,7 +75,10 @@ impl SqliteStore {
         let rows = stmt
             .query_map([package_id], |r| file_at(r, 0))?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(RawFile::build).collect()
+        Ok(rows
+            .into_iter()
+            .map(RawFile::build)
+            .collect::<Result<_, _>>()?)
     }
 
     fn pair_where(
@@ -396,15 +338,7 @@ impl PackageStore for SqliteStore {
                 Ok((package_at(r, 0)?, file_at(r, PACKAGE_COLUMNS)?))
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let mut out: Vec<(Package, Vec<PackageFile>)> = Vec::new();
-        for (p, f) in rows {
-            let file = f.build()?;
-            match out.last_mut() {
-                Some((last, files)) if last.id == p.id => files.push(file),
-                _ => out.push((p.build()?, vec![file])),
-            }
-        }
-        Ok(out)
+        Ok(group_versions(rows).map_err(DbError::from)?)
     }
 
     fn package_names(

@@ -3,52 +3,24 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{audit, fmt_time, parse_date, parse_time, DbError, SqliteStore};
+use super::{audit, DbError, SqliteStore};
 use crate::domain::audit::NewAuditEvent;
-use crate::domain::personal_access_token::{parse_pat_scopes, PersonalAccessToken};
+use crate::domain::personal_access_token::PersonalAccessToken;
 use crate::domain::secret::HashedToken;
 use crate::domain::store::NewPat;
-
-const SELECT: &str = "SELECT id, user_id, name, scopes, expires_at, created_at, revoked_at, \
-     last_used_at FROM personal_access_tokens";
-
-type RawPat = (
-    i64,
-    i64,
-    String,
-    String,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-);
+use crate::store::rows::personal_access_tokens::{RawPat, SELECT};
+use crate::store::rows::{fmt_date, fmt_time};
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RawPat> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-    ))
-}
-
-fn build(raw: RawPat) -> Result<PersonalAccessToken, DbError> {
-    let (id, user_id, name, scopes, expires_at, created_at, revoked_at, last_used_at) = raw;
-    let opt_time = |s: Option<String>| s.as_deref().map(parse_time).transpose();
-    Ok(PersonalAccessToken {
-        id,
-        user_id,
-        name,
-        scopes: parse_pat_scopes(&scopes)
-            .map_err(|e| DbError::Corrupt(format!("personal access token {id}: {e}")))?,
-        expires_at: expires_at.as_deref().map(parse_date).transpose()?,
-        created_at: parse_time(&created_at)?,
-        revoked_at: opt_time(revoked_at)?,
-        last_used_at: opt_time(last_used_at)?,
+    Ok(RawPat {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        name: r.get(2)?,
+        scopes: r.get(3)?,
+        expires_at: r.get(4)?,
+        created_at: r.get(5)?,
+        revoked_at: r.get(6)?,
+        last_used_at: r.get(7)?,
     })
 }
 
@@ -71,7 +43,7 @@ impl SqliteStore {
                 new.name,
                 digest.as_bytes(),
                 joined.join(","),
-                new.expires_at.map(|d| d.format("%Y-%m-%d").to_string()),
+                new.expires_at.map(fmt_date),
                 fmt_time(now)
             ],
         )?;
@@ -104,7 +76,7 @@ impl SqliteStore {
             .prepare_cached(&format!("{SELECT} WHERE token_digest = ?1"))?
             .query_row([digest.as_bytes()], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawPat::build).transpose()?)
     }
 
     pub(super) fn pat_row(&self, id: i64) -> Result<Option<PersonalAccessToken>, DbError> {
@@ -113,7 +85,7 @@ impl SqliteStore {
             .prepare_cached(&format!("{SELECT} WHERE id = ?1"))?
             .query_row([id], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawPat::build).transpose()?)
     }
 
     /// Revokes a user's PAT at once; `false` if it does not exist or was already revoked.

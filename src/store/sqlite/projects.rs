@@ -4,33 +4,20 @@
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{audit, claim_namespace, exists_conflict, fmt_time, parse_time, DbError, SqliteStore};
+use super::{audit, claim_namespace, exists_conflict, fmt_time, DbError, SqliteStore};
 use crate::domain::audit::NewAuditEvent;
 use crate::domain::namespace::{Group, Project, Visibility};
 use crate::domain::path::{segment_prefixes, NamespacePath, MAX_DEPTH};
 use crate::domain::store::{NamespaceStore, ProjectDirectory, StoreError};
-
-const COLUMNS: &str = "id, path, group_id, visibility, created_at";
-
-type RawProject = (i64, String, Option<i64>, String, String);
+use crate::store::rows::projects::{RawProject, COLUMNS};
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<RawProject> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
-}
-
-fn build((id, path, group_id, visibility, created_at): RawProject) -> Result<Project, DbError> {
-    Ok(Project {
-        id,
-        path: NamespacePath::parse(&path).map_err(|e| DbError::Corrupt(e.to_string()))?,
-        group_id,
-        visibility: visibility.parse().map_err(DbError::Corrupt)?,
-        created_at: parse_time(&created_at)?,
+    Ok(RawProject {
+        id: row.get(0)?,
+        path: row.get(1)?,
+        group_id: row.get(2)?,
+        visibility: row.get(3)?,
+        created_at: row.get(4)?,
     })
 }
 
@@ -71,7 +58,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM projects WHERE id = ?1"))?
             .query_row([id], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawProject::build).transpose()?)
     }
 
     fn find_project(&self, path: &NamespacePath) -> Result<Option<Project>, DbError> {
@@ -80,7 +67,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM projects WHERE path = ?1"))?
             .query_row([path.as_str()], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawProject::build).transpose()?)
     }
 
     fn all_projects(&self) -> Result<Vec<Project>, DbError> {
@@ -90,7 +77,10 @@ impl SqliteStore {
         let rows = stmt
             .query_map([], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(build).collect()
+        Ok(rows
+            .into_iter()
+            .map(RawProject::build)
+            .collect::<Result<_, _>>()?)
     }
 
     fn owning_project_inner(&self, repository: &str) -> Result<Option<Project>, DbError> {
@@ -108,7 +98,7 @@ impl SqliteStore {
             .filter(|p| p.split('/').count() <= MAX_DEPTH + 1)
         {
             if let Some(row) = stmt.query_row([candidate], from_row).optional()? {
-                return build(row).map(Some);
+                return Ok(Some(row.build()?));
             }
         }
         Ok(None)

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
-use super::{fmt_time, parse_time, SqliteStore};
+use super::{fmt_time, DbError, SqliteStore};
 use crate::domain::secret::HashedToken;
-use crate::domain::store::{SessionStore, StoreError, StoredSession};
+use crate::domain::store::{SessionStore, StoreError, StoredSession, MAX_FLASHES_PER_SESSION};
+use crate::store::rows::sessions::{RawSession, COLUMNS};
 
 impl SessionStore for SqliteStore {
     /// Sign-ins are rare, so dropping ended sessions here costs nothing that matters.
@@ -44,26 +45,21 @@ impl SessionStore for SqliteStore {
     ) -> Result<Option<StoredSession>, StoreError> {
         let conn = self.conn()?;
         let row = conn
-            .prepare_cached(
-                "SELECT user_id, csrf_token, expires_at FROM sessions WHERE id_digest = ?1",
-            )?
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM sessions WHERE id_digest = ?1"
+            ))?
             .query_row([digest.as_bytes()], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                ))
+                Ok(RawSession {
+                    user_id: r.get(0)?,
+                    csrf_token: r.get(1)?,
+                    expires_at: r.get(2)?,
+                })
             })
             .optional()?;
-        let Some((user_id, csrf_token, expires_at)) = row else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let expires_at = parse_time(&expires_at)?;
-        Ok((expires_at > now).then_some(StoredSession {
-            user_id,
-            csrf_token,
-            expires_at,
-        }))
+        Ok(row.live_at(now).map_err(DbError::from)?)
     }
 
     fn delete_session(&self, digest: &HashedToken) -> Result<(), StoreError> {
@@ -71,6 +67,63 @@ impl SessionStore for SqliteStore {
             .prepare_cached("DELETE FROM sessions WHERE id_digest = ?1")?
             .execute([digest.as_bytes()])?;
         Ok(())
+    }
+
+    fn put_flash(
+        &self,
+        session: &HashedToken,
+        page: &str,
+        sealed: &[u8],
+        now: DateTime<Utc>,
+        expired_before: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO flashes (session_digest, page, sealed, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![session.as_bytes(), page, sealed, fmt_time(now)],
+        )?;
+        tx.execute(
+            "DELETE FROM flashes WHERE session_digest = ?1 AND (created_at < ?2 OR id NOT IN \
+             (SELECT id FROM flashes WHERE session_digest = ?1 ORDER BY id DESC LIMIT ?3))",
+            params![
+                session.as_bytes(),
+                fmt_time(expired_before),
+                MAX_FLASHES_PER_SESSION
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn take_flashes(
+        &self,
+        session: &HashedToken,
+        page: &str,
+        not_before: DateTime<Utc>,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let conn = self.conn()?;
+        let mut rows = conn
+            .prepare_cached(
+                "DELETE FROM flashes WHERE session_digest = ?1 AND page = ?2 \
+                 RETURNING id, sealed, created_at",
+            )?
+            .query_map(params![session.as_bytes(), page], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        // RETURNING gives no order: oldest first is by id.
+        rows.sort_by_key(|(id, _, _)| *id);
+        let not_before = fmt_time(not_before);
+        Ok(rows
+            .into_iter()
+            .filter(|(_, _, at)| *at >= not_before)
+            .map(|(_, sealed, _)| sealed)
+            .collect())
     }
 }
 

@@ -3,42 +3,25 @@
 use chrono::Utc;
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{audit, fmt_time, parse_time, DbError, SqliteStore};
+use super::{audit, fmt_time, DbError, SqliteStore};
 use crate::domain::audit::NewAuditEvent;
-use crate::domain::path::NamespacePath;
 use crate::domain::personal_access_token::PersonalAccessToken;
 use crate::domain::role::Role;
 use crate::domain::secret::HashedToken;
 use crate::domain::store::{MemberOf, NewPat, StoreError, StoredUser, UserDirectory, UserStore};
-use crate::domain::user::{Membership, MembershipTarget, User};
-
-const COLUMNS: &str = "id, username, is_admin, created_at, password_hash, blocked_at";
-
-type RawUser = (i64, String, bool, String, Option<String>, Option<String>);
+use crate::domain::user::{Membership, User};
+use crate::store::rows::users::{
+    member_column, parse_role, RawMembership, RawUser, COLUMNS, MEMBERSHIPS,
+};
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<RawUser> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-    ))
-}
-
-fn build(
-    (id, username, is_admin, created_at, hash, blocked_at): RawUser,
-) -> Result<StoredUser, DbError> {
-    Ok(StoredUser {
-        user: User {
-            id,
-            username,
-            is_admin,
-            created_at: parse_time(&created_at)?,
-            blocked_at: blocked_at.as_deref().map(parse_time).transpose()?,
-        },
-        password_hash: hash,
+    Ok(RawUser {
+        id: r.get(0)?,
+        username: r.get(1)?,
+        is_admin: r.get(2)?,
+        created_at: r.get(3)?,
+        password_hash: r.get(4)?,
+        blocked_at: r.get(5)?,
     })
 }
 
@@ -83,7 +66,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE username = ?1"))?
             .query_row([username], from_row)
             .optional()?;
-        row.map(build).transpose()
+        Ok(row.map(RawUser::build).transpose()?)
     }
 
     fn user_row(&self, id: i64) -> Result<Option<User>, DbError> {
@@ -92,7 +75,7 @@ impl SqliteStore {
             .prepare_cached(&format!("SELECT {COLUMNS} FROM users WHERE id = ?1"))?
             .query_row([id], from_row)
             .optional()?;
-        Ok(row.map(build).transpose()?.map(|s| s.user))
+        Ok(row.map(RawUser::build).transpose()?.map(|s| s.user))
     }
 
     fn all_users(&self) -> Result<Vec<User>, DbError> {
@@ -101,7 +84,10 @@ impl SqliteStore {
         let rows = stmt
             .query_map([], from_row)?
             .collect::<Result<Vec<_>, _>>()?;
-        rows.into_iter().map(|r| build(r).map(|s| s.user)).collect()
+        Ok(rows
+            .into_iter()
+            .map(|r| r.build().map(|s| s.user))
+            .collect::<Result<_, _>>()?)
     }
 
     /// Adds the membership, or changes its role when the user is already a member there.
@@ -136,12 +122,7 @@ impl SqliteStore {
                 params![user_id, id, role.as_str(), fmt_time(Utc::now())],
             )?;
         }
-        let previous = previous
-            .map(|r| {
-                r.parse()
-                    .map_err(|e: crate::domain::role::UnknownRole| DbError::Corrupt(e.to_string()))
-            })
-            .transpose()?;
+        let previous = previous.as_deref().map(parse_role).transpose()?;
         audit::insert(&tx, &event(previous), Utc::now())?;
         tx.commit()?;
         Ok(previous)
@@ -170,55 +151,22 @@ impl SqliteStore {
 
     fn membership_rows(&self, user_id: i64) -> Result<Vec<Membership>, DbError> {
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT m.group_id, g.path, m.project_id, p.path, m.role FROM memberships m \
-             LEFT JOIN groups g ON g.id = m.group_id \
-             LEFT JOIN projects p ON p.id = m.project_id \
-             WHERE m.user_id = ?1 ORDER BY m.id",
-        )?;
+        let mut stmt =
+            conn.prepare_cached(&format!("{MEMBERSHIPS} WHERE m.user_id = ?1 ORDER BY m.id"))?;
         let rows = stmt
             .query_map([user_id], |r| {
-                Ok((
-                    r.get::<_, Option<i64>>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, Option<i64>>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
+                let pair = |id: Option<i64>, path: Option<String>| id.zip(path);
+                Ok(RawMembership {
+                    group: pair(r.get(0)?, r.get(1)?),
+                    project: pair(r.get(2)?, r.get(3)?),
+                    role: r.get(4)?,
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        let corrupt =
-            |what: String| DbError::Corrupt(format!("membership of user {user_id}: {what}"));
-        rows.into_iter()
-            .map(|(gid, gpath, pid, ppath, role)| {
-                let parse = |p: &str| NamespacePath::parse(p).map_err(|e| corrupt(e.to_string()));
-                let target = match (gid.zip(gpath), pid.zip(ppath)) {
-                    (Some((id, p)), None) => MembershipTarget::Group {
-                        id,
-                        path: parse(&p)?,
-                    },
-                    (None, Some((id, p))) => MembershipTarget::Project {
-                        id,
-                        path: parse(&p)?,
-                    },
-                    _ => return Err(corrupt("target".into())),
-                };
-                Ok(Membership {
-                    user_id,
-                    target,
-                    role: role
-                        .parse()
-                        .map_err(|e: crate::domain::role::UnknownRole| corrupt(e.to_string()))?,
-                })
-            })
-            .collect()
-    }
-}
-
-fn member_column(of: MemberOf) -> (&'static str, i64) {
-    match of {
-        MemberOf::Group(id) => ("group_id", id),
-        MemberOf::Project(id) => ("project_id", id),
+        Ok(rows
+            .into_iter()
+            .map(|r| r.build(user_id))
+            .collect::<Result<_, _>>()?)
     }
 }
 

@@ -108,6 +108,18 @@ pub fn basic(username: &str, secret: &str) -> String {
     format!("Basic {}", STANDARD.encode(format!("{username}:{secret}")))
 }
 
+/// A registry token request for pulling `repository` with `token`, from the server at `url`.
+pub fn pull_answer(url: &str, token: &Token, repository: &str) -> Answer {
+    answer(
+        agent()
+            .get(&format!(
+                "{url}/jwt/auth?service=container_registry&scope=repository:{repository}:pull"
+            ))
+            .set("Authorization", &creds(token))
+            .call(),
+    )
+}
+
 pub fn creds(t: &Token) -> String {
     basic(&t.username, &t.secret)
 }

@@ -141,6 +141,30 @@ impl Env {
         }
     }
 
+    /// What the database holds, by where it is held: each file of the data directory on
+    /// SQLite, the dump (with bytea values as bytes) on PostgreSQL. For tests that check
+    /// what is, and what is not, stored.
+    pub fn stored(&self) -> Vec<(PathBuf, Vec<u8>)> {
+        match &self.database_url {
+            Some(url) => {
+                let database = url.rsplit('/').next().expect("database name");
+                vec![(
+                    PathBuf::from(url),
+                    postgres::shared().stored_bytes(database),
+                )]
+            }
+            None => std::fs::read_dir(self.data_dir())
+                .expect("data dir")
+                .map(|e| e.expect("entry").path())
+                .filter(|p| p.is_file())
+                .map(|p| {
+                    let bytes = std::fs::read(&p).expect("read data file");
+                    (p, bytes)
+                })
+                .collect(),
+        }
+    }
+
     /// Does this installation keep its database in the SQLite file `data/wvs.db`?
     pub fn on_sqlite(&self) -> bool {
         self.database_url.is_none()

@@ -201,6 +201,39 @@ impl Cluster {
         }
     }
 
+    /// Everything `database` holds, as `pg_dump` writes it, followed by the bytes of every
+    /// `bytea` value in it (which the dump shows as `\\x` and hex), so a test can search
+    /// the stored bytes as it searches a SQLite file.
+    pub fn stored_bytes(&self, database: &str) -> Vec<u8> {
+        let out = Command::new(self.bin.join("pg_dump"))
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+            ])
+            .args(["--data-only", database])
+            .output()
+            .expect("run pg_dump");
+        assert!(
+            out.status.success(),
+            "pg_dump: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut all = out.stdout.clone();
+        let text = String::from_utf8_lossy(&out.stdout);
+        for piece in text.split("\\x").skip(1) {
+            let hex: String = piece.chars().take_while(char::is_ascii_hexdigit).collect();
+            for pair in hex.as_bytes().chunks_exact(2) {
+                let pair = std::str::from_utf8(pair).expect("ascii");
+                all.push(u8::from_str_radix(pair, 16).expect("hex"));
+            }
+        }
+        all
+    }
+
     /// A new, empty database and its URL.
     pub fn database(&self) -> String {
         static NEXT: AtomicU32 = AtomicU32::new(1);
