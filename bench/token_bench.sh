@@ -33,6 +33,11 @@
 #   KEEP_WORKDIR=0      1 keeps the temp dir (database, logs, wrk output) for inspection
 #   WVS_AUTH_WORKERS    passed through to `serve` (default there: number of CPUs)
 #   WVS_AUTH_BIN        benchmark this prebuilt binary; no cargo build
+#   DATABASES=sqlite    the backends to measure, in this order, in one run against the same
+#                       tokens: "sqlite", "postgres" or "sqlite postgres". PostgreSQL is a
+#                       cluster of Debian's server started here (initdb, 127.0.0.1, as the
+#                       postgres user when run as root), filled by `db copy` from the seeded
+#                       SQLite database; the summary then gives postgres/sqlite tokens/s.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -62,6 +67,7 @@ OPENSSL_ELAPSED=${OPENSSL_ELAPSED:-0}
 # kernel instead of the MULX/ADX one.
 OPENSSL_AVX2_CAP="~0:~0x80000"
 KEEP_WORKDIR=${KEEP_WORKDIR:-0}
+DATABASES=${DATABASES:-sqlite}
 
 SERVICE=container_registry
 SCOPE=repository:bench/app:pull,push
@@ -91,6 +97,9 @@ clear_wvs_env
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a number >= 1"
 [[ $OPENSSL_SECONDS =~ ^[1-9][0-9]*$ ]] || die "OPENSSL_SECONDS must be a whole number of seconds >= 1"
 [[ $WRK_CHECK == status || $WRK_CHECK == bodies ]] || die "WRK_CHECK must be status or bodies"
+for db in $DATABASES; do
+  [[ $db == sqlite || $db == postgres ]] || die "DATABASES must list sqlite and/or postgres"
+done
 
 # ---------------------------------------------------------------- tools
 [[ -n $PREBUILT_BIN ]] || command -v cargo >/dev/null || die "cargo is not installed"
@@ -113,9 +122,15 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/wvs-bench.XXXXXX")
 DATA=$WORK/data
 KEYS=$WORK/keys
 
+PG_DIR=""
+PG_BIN=""
 cleanup() {
   local rc=$?
   stop_server
+  if [[ -n $PG_DIR ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_DIR"
+  fi
   if [[ $KEEP_WORKDIR == 1 ]]; then
     log "kept $WORK"
   else
@@ -217,6 +232,43 @@ fi
 SEED_SECS=$(elapsed "$seed_start")
 log "seeded $SEED_TOKENS tokens in ${SEED_SECS}s ($SEED_MODE)"
 
+# ---------------------------------------------------------------- PostgreSQL
+# as_pg CMD...: runs CMD as the postgres user when this script runs as root (the server
+# refuses root), else as the caller.
+as_pg() {
+  if [[ $(id -u) == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+# pg_ticks: CPU time of the PostgreSQL cluster (postmaster, its children, and the children it
+# has reaped), clock ticks; 0 without a cluster.
+pg_ticks() {
+  [[ -n $PG_DIR && -f $PG_DIR/data/postmaster.pid ]] || { echo 0; return; }
+  local pm
+  pm=$(head -n 1 "$PG_DIR/data/postmaster.pid")
+  { echo "$pm"; pgrep -P "$pm" || true; } | while read -r pid; do
+    awk '{ print $14 + $15 + $16 + $17 }' "/proc/$pid/stat" 2>/dev/null || true
+  done | awk '{ s += $1 } END { print s + 0 }'
+}
+PG_URL=""
+if [[ " $DATABASES " == *" postgres "* ]]; then
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [[ -x $PG_BIN/initdb ]] || die "PostgreSQL is not installed (apt-get install postgresql)"
+  PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/wvs-bench-pg.XXXXXX")
+  [[ $(id -u) != 0 ]] || chown postgres: "$PG_DIR"
+  PG_PORT=$(free_port) || die "no free port found"
+  log "PostgreSQL: initdb in $PG_DIR, port $PG_PORT"
+  as_pg "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >"$WORK/initdb.log" 2>&1 ||
+    die "initdb failed: $(tail -n 3 "$WORK/initdb.log")"
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=100" start >/dev/null ||
+    die "PostgreSQL did not start: $(tail -n 5 "$PG_DIR/server.log")"
+  as_pg "$PG_BIN/psql" -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c "CREATE DATABASE wvs" postgres ||
+    die "CREATE DATABASE failed"
+  PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/wvs"
+  copy_start=$(now)
+  wvs db copy --to "$PG_URL" >"$WORK/db-copy.out" 2>&1 || die "db copy failed: $(cat "$WORK/db-copy.out")"
+  log "db copy into PostgreSQL in $(elapsed "$copy_start")s: $(cat "$WORK/db-copy.out")"
+fi
+
 # ---------------------------------------------------------------- openssl baseline
 openssl_args=(speed -multi "$OPENSSL_MULTI" -seconds "$OPENSSL_SECONDS")
 if [[ $OPENSSL_ELAPSED == 1 ]]; then openssl_args+=(-elapsed); fi
@@ -277,7 +329,7 @@ openssl_sign_per_s() {
 # Per log level (key: warn, info): peak RSS, log lines, duration.
 declare -A RSS LOGLINES LEVEL_DURATION
 # Per round (key: LEVEL.ROUND, e.g. warn.2).
-declare -A SIGN SIGN_AVX2 RPS P50_US P99_US RESPONSES RATIO RATIO_SK SRV_US WRK_US BUSY_PCT
+declare -A SIGN SIGN_AVX2 RPS P50_US P99_US RESPONSES RATIO RATIO_SK SRV_US WRK_US BUSY_PCT DB_US
 LEVELS=()
 # CPU time in clock ticks (cpu_ticks, busy_ticks, total_ticks: bench/common.sh).
 HZ=$(getconf CLK_TCK)
@@ -305,8 +357,8 @@ run_round() {
 
   out=$WORK/wrk-$key.out
   log "$tag wrk -t $THREADS -c $CONNECTIONS -d $duration --latency"
-  local srv0 busy0 total0 srv1 busy1 total1
-  srv0=$(cpu_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks)
+  local srv0 busy0 total0 srv1 busy1 total1 db0 db1
+  srv0=$(cpu_ticks "$SERVER_PID") busy0=$(busy_ticks) total0=$(total_ticks) db0=$(pg_ticks)
   if ! WVS_BENCH_USER=$LOAD_USER WVS_BENCH_SECRET=$LOAD_SECRET WVS_BENCH_SERVICE=$SERVICE \
     WVS_BENCH_SCOPE=$SCOPE WVS_BENCH_CHECK=$WRK_CHECK /usr/bin/time -f '%U %S' -o "$WORK/wrk-time-$key" \
     wrk -t "$THREADS" -c "$CONNECTIONS" -d "$duration" --latency \
@@ -314,7 +366,7 @@ run_round() {
     cat "$out" >&2
     die "$tag wrk failed"
   fi
-  srv1=$(cpu_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks)
+  srv1=$(cpu_ticks "$SERVER_PID") busy1=$(busy_ticks) total1=$(total_ticks) db1=$(pg_ticks)
   sed 's/^/    /' "$out" >&2
   kill -0 "$SERVER_PID" 2>/dev/null || die "$tag server died during the run: $(tail -n 5 "$slog")"
 
@@ -337,6 +389,8 @@ run_round() {
   # the whole machine was meanwhile (anything above server + wrk is someone else).
   SRV_US[$key]=$(awk -v t=$((srv1 - srv0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }')
   WRK_US[$key]=$(awk -v n="$n" '{ printf "%.0f", ($1 + $2) / n * 1e6 }' "$WORK/wrk-time-$key")
+  # The database's own CPU (PostgreSQL runs beside the server; SQLite is inside it).
+  DB_US[$key]=$(awk -v t=$((db1 - db0)) -v hz="$HZ" -v n="$n" 'BEGIN { printf "%.0f", t / hz / n * 1e6 }')
   BUSY_PCT[$key]=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { if (t) printf "%.0f", b / t * 100 }')
 
   RATIO[$key]=$(awk -v r="${RPS[$key]}" -v s="${SIGN[$key]}" 'BEGIN { printf "%.4f", r / s }')
@@ -347,17 +401,19 @@ run_round() {
   log "$tag tokens/s ${RPS[$key]}, p99 $(ms "${P99_US[$key]}") ms, ratio $(fmt2 "${RATIO[$key]}")"
 }
 
-# run_level LEVEL DURATION: one server with RUST_LOG=LEVEL, one checked answer, ROUNDS rounds.
+# run_level LABEL LOG_LEVEL DURATION [ARGS...]: one server with RUST_LOG=LOG_LEVEL (and
+# ARGS, e.g. --database-url), one checked answer, ROUNDS rounds, all recorded under LABEL.
 run_level() {
-  local level=$1 duration=$2 port url slog round
+  local level=$1 log_level=$2 duration=$3 port url slog round
+  shift 3
   LEVELS+=("$level")
   LEVEL_DURATION[$level]=$duration
   port=$(free_port) || die "no free port found"
   url="http://127.0.0.1:$port"
   slog=$WORK/serve-$level.log
-  log "[$level] wvs-auth serve on 127.0.0.1:$port with RUST_LOG=$level"
+  log "[$level] wvs-auth serve on 127.0.0.1:$port with RUST_LOG=$log_level $*"
   # The binary itself, not the wvs function, so that $! is the server's pid.
-  RUST_LOG=$level "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" serve --listen "127.0.0.1:$port" \
+  RUST_LOG=$log_level "$BIN" --data-dir "$DATA" --keys-dir "$KEYS" "$@" serve --listen "127.0.0.1:$port" \
     >"$slog" 2>&1 &
   SERVER_PID=$!
   wait_healthy "$url" "$SERVER_PID" "$slog"
@@ -398,24 +454,30 @@ ms() { awk -v u="$1" 'BEGIN { if (u ~ /^[0-9.]+$/) printf "%.2f", u / 1000; else
 # fmt2 NUMBER: 2 decimals ("-" or empty gives "-").
 fmt2() { awk -v x="${1:-}" 'BEGIN { if (x ~ /^[0-9.]+$/) printf "%.2f", x; else printf "-" }'; }
 
-run_level warn "$DURATION"
-if [[ $INFO_RUN == 1 ]]; then
-  run_level info "$INFO_DURATION"
-fi
+for db in $DATABASES; do
+  db_args=()
+  label_prefix=""
+  if [[ $DATABASES != sqlite ]]; then label_prefix="$db-"; fi
+  if [[ $db == postgres ]]; then db_args=(--database-url "$PG_URL"); fi
+  run_level "${label_prefix}warn" warn "$DURATION" "${db_args[@]}"
+  if [[ $INFO_RUN == 1 ]]; then
+    run_level "${label_prefix}info" info "$INFO_DURATION" "${db_args[@]}"
+  fi
+done
 
 # ---------------------------------------------------------------- summary
 # Medians per level (key: LEVEL).
-declare -A M_RPS M_P50 M_P99 M_SIGN M_SIGN_AVX2 M_RATIO M_RATIO_SK M_SRV M_WRK M_BUSY M_FLOOR
+declare -A M_RPS M_P50 M_P99 M_SIGN M_SIGN_AVX2 M_RATIO M_RATIO_SK M_SRV M_WRK M_BUSY M_FLOOR M_DB
 declare -A SIGN_RANGE ALL_RESPONSES AVX2_SUFFIX
 for level in "${LEVELS[@]}"; do
-  declare -a rps=() p50=() p99=() sign=() sign_avx2=() ratio=() ratio_sk=() srv=() wrk=() busy=()
+  declare -a rps=() p50=() p99=() sign=() sign_avx2=() ratio=() ratio_sk=() srv=() wrk=() busy=() dbcpu=()
   total=0
   for ((round = 1; round <= ROUNDS; round++)); do
     key=$level.$round
     rps+=("${RPS[$key]}") p50+=("${P50_US[$key]}") p99+=("${P99_US[$key]}")
     sign+=("${SIGN[$key]}") sign_avx2+=("${SIGN_AVX2[$key]:-}")
     ratio+=("${RATIO[$key]}") ratio_sk+=("${RATIO_SK[$key]:-}")
-    srv+=("${SRV_US[$key]:-}") wrk+=("${WRK_US[$key]:-}") busy+=("${BUSY_PCT[$key]:-}")
+    srv+=("${SRV_US[$key]:-}") wrk+=("${WRK_US[$key]:-}") busy+=("${BUSY_PCT[$key]:-}") dbcpu+=("${DB_US[$key]:-}")
     total=$((total + ${RESPONSES[$key]}))
   done
   ALL_RESPONSES[$level]=$total
@@ -429,6 +491,7 @@ for level in "${LEVELS[@]}"; do
   M_SRV[$level]=$(median_fmt '%.0f' "${srv[@]}")
   M_WRK[$level]=$(median_fmt '%.0f' "${wrk[@]}")
   M_BUSY[$level]=$(median_fmt '%.0f' "${busy[@]}")
+  M_DB[$level]=$(median_fmt '%.0f' "${dbcpu[@]}")
   # Closed loop (Little's law): C connections, X tokens/s, mean latency = C/X.
   M_FLOOR[$level]=$(awk -v c="$CONNECTIONS" -v x="${M_RPS[$level]}" 'BEGIN { printf "%.2f", c / x * 1000 }')
   if [[ ${M_SIGN_AVX2[$level]} == - ]]; then
@@ -456,7 +519,7 @@ if [[ $WRK_CHECK == bodies ]]; then ANSWERS="all 200 with an access_token"; else
   echo "avx2 kernel      : $AVX2_NOTE"
   echo "load             : wrk -t $THREADS -c $CONNECTIONS, GET /jwt/auth scope=$SCOPE as $LOAD_USER (answers checked: $WRK_CHECK)"
   for level in "${LEVELS[@]}"; do
-    echo "--- RUST_LOG=$level: one server, $ROUNDS round(s) of openssl then wrk -d ${LEVEL_DURATION[$level]}"
+    echo "--- $level: one server, $ROUNDS round(s) of openssl then wrk -d ${LEVEL_DURATION[$level]}"
     printf '%5s %9s %9s %9s %7s %7s %6s %6s %6s %6s %5s\n' \
       round openssl avx2 tokens/s 'p50 ms' 'p99 ms' ratio same-k 'srv us' 'wrk us' busy
     for ((round = 1; round <= ROUNDS; round++)); do
@@ -477,7 +540,7 @@ if [[ $WRK_CHECK == bodies ]]; then ANSWERS="all 200 with an access_token"; else
     echo "p99 floor (C/X)  : ${M_FLOOR[$level]} ms  (mean latency of $CONNECTIONS connections at the median tokens/s; p99 ≤ 10 ms needs ≥ $NEED_RPS tokens/s = $NEED_SIGN sign/s at ratio 0.9)"
     echo "openssl sign/s   : ${M_SIGN[$level]} median, ${SIGN_RANGE[$level]}${AVX2_SUFFIX[$level]}"
     echo "server peak RSS  : ${RSS[$level]}  (VmHWM)"
-    echo "CPU per token    : server ${M_SRV[$level]} us, wrk ${M_WRK[$level]} us (medians); all $CPUS CPUs ${M_BUSY[$level]}% busy during the runs"
+    echo "CPU per token    : server ${M_SRV[$level]} us, PostgreSQL ${M_DB[$level]} us, wrk ${M_WRK[$level]} us (medians); all $CPUS CPUs ${M_BUSY[$level]}% busy during the runs"
     echo "per-request log  : ${LOGLINES[$level]} lines"
   done
   for level in "${LEVELS[@]}"; do
@@ -486,6 +549,9 @@ if [[ $WRK_CHECK == bodies ]]; then ANSWERS="all 200 with an access_token"; else
       echo "ROUND log=$level round=$round tokens_per_s=${RPS[$key]} p99=$(ms "${P99_US[$key]}")ms openssl=${SIGN[$key]} openssl_avx2=${SIGN_AVX2[$key]:--} ratio=$(fmt2 "${RATIO[$key]}") ratio_same_kernel=$(fmt2 "${RATIO_SK[$key]:-}") p50=$(ms "${P50_US[$key]}")ms server_cpu_us=${SRV_US[$key]:-} wrk_cpu_us=${WRK_US[$key]:-} machine_busy_pct=${BUSY_PCT[$key]:-}"
     done
   done
+  if [[ " ${LEVELS[*]} " == *" sqlite-warn "* && " ${LEVELS[*]} " == *" postgres-warn "* ]]; then
+    echo "COMPARE postgres/sqlite tokens_per_s=$(awk -v p="${M_RPS[postgres-warn]}" -v s="${M_RPS[sqlite-warn]}" 'BEGIN { printf "%.2f", p / s }') (RUST_LOG=warn medians; target ≥ 0.85) p99 postgres=$(ms "${M_P99[postgres-warn]}")ms sqlite=$(ms "${M_P99[sqlite-warn]}")ms server_cpu_us postgres=${M_SRV[postgres-warn]}+${M_DB[postgres-warn]}(database) sqlite=${M_SRV[sqlite-warn]}"
+  fi
   for level in "${LEVELS[@]}"; do
     echo "RESULT log=$level rounds=$ROUNDS tokens_per_s=${M_RPS[$level]} p50=$(ms "${M_P50[$level]}")ms p99=$(ms "${M_P99[$level]}")ms p99_floor_ms=${M_FLOOR[$level]} openssl_sign_per_s=${M_SIGN[$level]} openssl_avx2_sign_per_s=${M_SIGN_AVX2[$level]} ratio=$(fmt2 "${M_RATIO[$level]}") ratio_same_kernel=$(fmt2 "${M_RATIO_SK[$level]}") peak_rss_kb=${RSS[$level]%% *} seed_secs=$SEED_SECS server_cpu_us=${M_SRV[$level]} wrk_cpu_us=${M_WRK[$level]} machine_busy_pct=${M_BUSY[$level]}"
   done

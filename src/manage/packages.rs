@@ -3,7 +3,7 @@
 //! of the change. The realm streams and verifies the upload first; this keeps it, records
 //! it, and removes blobs no file refers to any more.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use super::{ManageError, Missing};
 use crate::domain::audit::{AuditAction, AuditActor, NewAuditEvent};
@@ -31,12 +31,6 @@ pub struct Upload {
 pub struct PackageManager {
     store: Arc<dyn Store>,
     blobs: Arc<dyn BlobStore>,
-    /// Held while a blob is kept and recorded, and while one is checked for references and
-    /// removed: blobs are shared by content, so without it a publish of the same bytes could
-    /// land between another request's "unreferenced" and its removal, leaving a row whose
-    /// blob is gone. Publishes and deletes are rare beside reads, which never take it.
-    /// (Within one process: instances sharing a data directory are issue 16's.)
-    blob_refs: Mutex<()>,
 }
 
 /// Who did it, as the audit log names them.
@@ -96,16 +90,19 @@ pub fn authorize(
 
 impl PackageManager {
     pub fn new(store: Arc<dyn Store>, blobs: Arc<dyn BlobStore>) -> Self {
-        Self {
-            store,
-            blobs,
-            blob_refs: Mutex::new(()),
-        }
+        Self { store, blobs }
     }
 
-    fn blob_refs(&self) -> std::sync::MutexGuard<'_, ()> {
-        // A poisoned lock guards no data; the rule it enforces still holds.
-        self.blob_refs.lock().unwrap_or_else(|p| p.into_inner())
+    /// Held while a blob is kept and recorded, and while one is checked for references and
+    /// removed: blobs are shared by content, so without it a publish of the same bytes could
+    /// land between another request's "unreferenced" and its removal, leaving a row whose
+    /// blob is gone. A file lock in the shared data directory, so it holds across instances
+    /// too; publishes and deletes are rare beside reads, which never take it.
+    fn blob_refs(&self) -> Result<crate::store::blobs::ReferencesHeld, ManageError> {
+        self.blobs.hold_references().map_err(|e| {
+            log::error!("cannot lock the package files' references: {e}");
+            ManageError::Store(StoreError::Unavailable(e.to_string()))
+        })
     }
 
     /// Keeps `staged` and records it as `upload`. A name already taken in the way `mode`
@@ -144,7 +141,7 @@ impl PackageManager {
                 new.format, new.name, new.version, new.file_name, new.size, new.digests.sha256
             ),
         );
-        let _refs = self.blob_refs();
+        let _refs = self.blob_refs()?;
         staged.keep(self.blobs.as_ref()).map_err(|e| {
             log::error!("cannot keep an uploaded package file: {e}");
             ManageError::Store(StoreError::Unavailable(e.to_string()))
@@ -244,7 +241,7 @@ impl PackageManager {
                 package.format, package.name, package.version, package.id
             ),
         );
-        let _refs = self.blob_refs();
+        let _refs = self.blob_refs()?;
         let unreferenced = self
             .store
             .delete_package(package.id, &event)

@@ -31,6 +31,17 @@ pub trait BlobStore: Send + Sync {
     fn open(&self, sha256: &str) -> io::Result<Option<File>>;
     /// Removes a blob no file refers to any more; a missing one is fine.
     fn remove(&self, sha256: &str) -> io::Result<()>;
+    /// Excludes every other holder, in this process and in every instance sharing the
+    /// blobs, until the guard is dropped: held while a blob is kept and recorded, and while
+    /// one is found unreferenced and removed (`manage::packages`).
+    fn hold_references(&self) -> io::Result<ReferencesHeld>;
+}
+
+/// An exclusive `flock` of the blobs' lock file, released when dropped (the file closes).
+/// Each holder opens the file anew, so threads of one process exclude each other as
+/// processes do.
+pub struct ReferencesHeld {
+    _file: File,
 }
 
 /// Blobs as files: `blobs/ab/cd/abcd…`, staged in `staging/`.
@@ -89,6 +100,27 @@ fn not_a_digest() -> io::Error {
 }
 
 impl BlobStore for FsBlobs {
+    fn hold_references(&self) -> io::Result<ReferencesHeld> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(&self.root)?;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(".references.lock"))?;
+        loop {
+            // SAFETY: the descriptor is open for as long as `file` lives; flock has no
+            // other precondition.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                return Ok(ReferencesHeld { _file: file });
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        }
+    }
+
     fn stage(&self) -> io::Result<tempfile::NamedTempFile> {
         let dir = self.root.join("staging");
         std::fs::create_dir_all(&dir)?;
@@ -264,6 +296,28 @@ pub fn receive_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two holders of the references, as two instances sharing a data directory would be:
+    /// the second waits until the first lets go.
+    #[test]
+    fn references_are_held_by_one_holder_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (FsBlobs::new(dir.path()), FsBlobs::new(dir.path()));
+        let first = a.hold_references().expect("first");
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let _second = b.hold_references().expect("second");
+            tx.send(()).expect("send");
+        });
+        assert!(
+            rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "the second holder got in while the first held"
+        );
+        drop(first);
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("the second holder got in once the first let go");
+        waiter.join().expect("thread");
+    }
 
     fn chunks(parts: &[&'static [u8]]) -> impl Stream<Item = Result<Bytes, io::Error>> + Unpin {
         futures_util::stream::iter(
