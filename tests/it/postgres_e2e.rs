@@ -247,3 +247,46 @@ fn db_copy_refuses_what_it_cannot_do_in_one_line() {
     assert!(err.contains("postgres://"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+/// TLS to PostgreSQL, asked for as libpq users ask: `sslmode=require` with `sslrootcert`.
+/// The server's connections are then encrypted (pg_stat_ssl says so), and a certificate
+/// that does not chain to the given CA is refused in one line, before anything is read.
+#[test]
+fn tls_to_postgresql_is_used_and_verified_when_the_url_asks_for_it() {
+    let (cluster, ca) = Cluster::start_with_tls();
+    let url = cluster.database();
+    let env = env_on(format!(
+        "{url}?sslmode=require&sslrootcert={}",
+        ca.display()
+    ));
+    env.cli_ok(&["group", "create", "acme"]);
+    let server = env.serve(&[]);
+    assert_eq!(
+        answer(agent().get(&format!("{}/-/health", server.url)).call()).status,
+        200
+    );
+    let count = |ssl: bool| {
+        cluster
+            .psql(
+                "postgres",
+                &format!(
+                    "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                     WHERE a.application_name = 'wvs-auth' AND s.ssl = {ssl}"
+                ),
+            )
+            .expect("pg_stat_ssl")
+    };
+    assert_ne!(count(true), "0", "the server's connections use TLS");
+    assert_eq!(count(false), "0", "no plain connection of wvs-auth");
+
+    let other = common::postgres::make_ca(cluster.dir(), "other");
+    let wrong = env_on(format!(
+        "{url}?sslmode=require&sslrootcert={}",
+        other.display()
+    ));
+    let out = wrong.cli(&["group", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate") || err.contains("TLS"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -8,8 +8,9 @@
 use std::collections::HashMap;
 use std::ops::{Deref, DerefMut};
 
-use postgres::{Client, NoTls, Statement};
+use postgres::{Client, Statement};
 use r2d2_postgres::PostgresConnectionManager;
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// One connection and the statements prepared on it, by SQL text.
 pub struct PgConn {
@@ -43,8 +44,14 @@ impl DerefMut for PgConn {
 }
 
 /// r2d2's manager for [`PgConn`]: `r2d2_postgres`'s, with the statement map added.
-#[derive(Debug)]
-pub struct Manager(pub PostgresConnectionManager<NoTls>);
+pub struct Manager(pub PostgresConnectionManager<MakeRustlsConnect>);
+
+/// r2d2 wants its manager `Debug`; the connector has nothing worth showing.
+impl std::fmt::Debug for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Manager(..)")
+    }
+}
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;

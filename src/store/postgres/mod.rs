@@ -20,11 +20,11 @@ mod packages;
 mod personal_access_tokens;
 mod projects;
 mod sessions;
+mod tls;
 mod users;
 
 use std::time::Duration;
 
-use postgres::NoTls;
 use r2d2_postgres::PostgresConnectionManager;
 
 use crate::domain::path::NamespacePath;
@@ -52,6 +52,8 @@ enum DbError {
     TooNew { found: i64, known: i64 },
     #[error("database URL: {0}")]
     Url(String),
+    #[error("TLS to the database: {0}")]
+    Tls(String),
 }
 
 impl From<DbError> for StoreError {
@@ -92,16 +94,22 @@ impl PostgresStore {
     }
 
     fn open_inner(url: &str, max_connections: u32) -> Result<Self, DbError> {
-        let mut config: postgres::Config = url
+        let choice = tls::choose(url);
+        let mut config: postgres::Config = choice
+            .url
             .parse()
-            .map_err(|e: postgres::Error| DbError::Url(e.to_string()))?;
+            .map_err(|e: postgres::Error| DbError::Url(describe(&e)))?;
+        if choice.required.is_none() {
+            config.ssl_mode(postgres::config::SslMode::Disable);
+        }
+        let connector = tls::connector(&choice.required)?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
         if config.get_application_name().is_none() {
             config.application_name("wvs-auth");
         }
-        let manager = Manager(PostgresConnectionManager::new(config, NoTls));
+        let manager = Manager(PostgresConnectionManager::new(config, connector));
         // One connection first, directly: a wrong URL or a server that is not there fails
         // at once with its own reason, rather than after the pool's timeout. It migrates.
         let mut first = r2d2::ManageConnection::connect(&manager)?;

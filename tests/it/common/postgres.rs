@@ -107,6 +107,105 @@ impl Cluster {
         cluster
     }
 
+    /// Starts a cluster that also speaks TLS, with a server certificate for 127.0.0.1
+    /// signed by a CA made for it; returns the cluster and the CA's PEM file.
+    pub fn start_with_tls() -> (Cluster, PathBuf) {
+        let cluster = Cluster::start();
+        let dir = &cluster.dir;
+        let ca = make_ca(dir, "ca");
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .expect("write extensions");
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        if is_root() {
+            for file in ["server.key", "server.crt"] {
+                let status = Command::new("chown")
+                    .arg("postgres:postgres")
+                    .arg(dir.join(file))
+                    .status()
+                    .expect("chown");
+                assert!(status.success());
+            }
+        }
+        std::fs::set_permissions(
+            dir.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .expect("chmod key");
+        for setting in [
+            format!(
+                "ALTER SYSTEM SET ssl_cert_file = '{}'",
+                dir.join("server.crt").display()
+            ),
+            format!(
+                "ALTER SYSTEM SET ssl_key_file = '{}'",
+                dir.join("server.key").display()
+            ),
+            "ALTER SYSTEM SET ssl = on".to_string(),
+            "SELECT pg_reload_conf()".to_string(),
+        ] {
+            cluster
+                .psql("postgres", &setting)
+                .unwrap_or_else(|e| panic!("{setting}: {e}"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while cluster.psql("postgres", "SHOW ssl").as_deref() != Ok("on") {
+            assert!(Instant::now() < deadline, "ssl did not come on");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        (cluster, ca)
+    }
+
+    /// A directory for a test's own files beside the cluster's.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn data(&self) -> PathBuf {
         self.dir.join("data")
     }
@@ -283,6 +382,43 @@ impl Drop for Cluster {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// A self-signed CA `NAME.pem` (key `NAME.key`) in `dir`; its certificate's path.
+pub fn make_ca(dir: &Path, name: &str) -> PathBuf {
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args([
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN=wvs-test-{name}"),
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:TRUE"])
+        .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+        .args([
+            "-keyout",
+            &format!("{name}.key"),
+            "-out",
+            &format!("{name}.pem"),
+        ])
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl req -x509: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir.join(format!("{name}.pem"))
 }
 
 /// The cluster every `Env` of this test process shares, started on first use.
