@@ -122,6 +122,10 @@ pub struct Opened {
     pub lookups: Arc<LookupStats>,
     /// Answers rendered from many rows, remembered while the database is unchanged.
     pub memo: Arc<dyn memo::Memo>,
+    /// What a request waits on before it may use remembered lookups, when the backend's
+    /// watch needs a read made after the request arrived (PostgreSQL's revision counter;
+    /// SQLite's WAL index is read in place, so `None`).
+    pub freshness: Option<Arc<postgres::Freshness>>,
 }
 
 /// Writes a consistent copy of the database at `url` to the new file `to` while servers
@@ -159,20 +163,27 @@ pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
                 lookups: cache.stats(),
                 memory: Arc::new(MemoryOnly(cache.clone())),
                 cached: cache,
+                freshness: None,
             })
         }
         DatabaseUrl::Postgres(pg) => {
-            // Nothing is remembered across requests: another instance may change any row,
-            // so every lookup reads the database, and the next-request rule holds as it does
-            // for a single instance (SPEC §7).
-            let db = Arc::new(postgres::PostgresStore::open(pg.expose(), connections)?);
-            let cache = Arc::new(CachedLookups::new(db.clone(), None::<Unwatched>));
+            // Lookups are remembered under the revision counter, and every request waits
+            // for a read of it begun after it arrived (`Reads`), so a change made through
+            // any instance is seen on the next request (SPEC §7). One more connection: the
+            // reader's. Rendered answers (the memo) are not kept: they are used outside
+            // `Reads`, where no request has waited.
+            let db = postgres::PostgresStore::open(pg.expose(), connections + 1)?;
+            let (freshness, watch) = db.revision();
+            log::info!("token and project lookups are cached while the database revision stands");
+            let db = Arc::new(db);
+            let cache = Arc::new(CachedLookups::new(db.clone(), Some(watch)));
             Ok(Opened {
                 store: db,
                 memo: Arc::new(memo::VersionedMemo::new(None::<Unwatched>)),
                 lookups: cache.stats(),
                 memory: Arc::new(MemoryOnly(cache.clone())),
                 cached: cache,
+                freshness: Some(Arc::new(freshness)),
             })
         }
     }
@@ -186,6 +197,7 @@ pub struct Reads {
     cached: Arc<dyn RealmReads>,
     memory: Arc<dyn RealmReads>,
     pool: BlockingPool,
+    freshness: Option<Arc<postgres::Freshness>>,
 }
 
 impl Reads {
@@ -194,6 +206,17 @@ impl Reads {
             cached: opened.cached.clone(),
             memory: opened.memory.clone(),
             pool,
+            freshness: opened.freshness.clone(),
+        }
+    }
+
+    /// Waits, where the backend needs it, until what the cache compares against was read
+    /// after this call: remembered lookups are then as new as the database was when the
+    /// request arrived.
+    async fn fresh(&self) -> Result<(), StoreError> {
+        match &self.freshness {
+            Some(freshness) => freshness.wait().await,
+            None => Ok(()),
         }
     }
 
@@ -207,6 +230,7 @@ impl Reads {
         T: Send + 'static,
         E: StoreFailure + From<StoreError> + Send + 'static,
     {
+        self.fresh().await?;
         match decide(self.memory.as_ref(), input) {
             Err(e) if e.needs_io() => {}
             answered => return answered,
@@ -222,6 +246,7 @@ impl Reads {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.fresh().await?;
         let reads = self.cached.clone();
         flatten(self.pool.storage(move || call(reads.as_ref())).await)
     }
@@ -234,6 +259,7 @@ impl Reads {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        self.fresh().await?;
         let reads = self.cached.clone();
         flatten(self.pool.hashing(move || decide(reads.as_ref())).await)
     }

@@ -218,6 +218,17 @@ fn a_token_made_on_one_instance_works_on_the_other_and_revocation_reaches_it_at_
     pair.env.cli_ok(&["token", "revoke", &t.id.to_string()]);
     assert_eq!(pull_token(pair.b(), &t), 401);
     assert_eq!(pull_token(&pair.a, &t), 401);
+    // All of it with lookups remembered: the rule held with the cache in use, not beside it.
+    let metrics = answer(agent().get(&format!("{}/-/metrics", pair.a.url)).call()).body;
+    let hits: f64 = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with(r#"wvs_auth_lookup_cache_requests_total{lookup="token",result="hit"}"#)
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(hits > 0.0, "no token lookup was remembered:\n{metrics}");
 }
 
 /// Both instances sign with the one active key: a key rotated and activated by the CLI is

@@ -53,7 +53,7 @@ fn processes_starting_together_on_an_empty_database_migrate_it_once() {
     let versions = cluster
         .psql(database_name(&url), "SELECT version FROM wvs_schema")
         .expect("schema version");
-    assert_eq!(versions, "6", "one row, the newest version");
+    assert_eq!(versions, "7", "one row, the newest version");
     let groups = env.cli_ok(&["group", "list", "--json"]);
     let groups: serde_json::Value = serde_json::from_str(&groups).expect("json");
     assert_eq!(groups.as_array().map(Vec::len), Some(5), "{groups}");

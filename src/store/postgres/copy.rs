@@ -35,7 +35,7 @@ impl Import {
         let rows = self.conn.query(
             "SELECT table_name::text FROM information_schema.tables \
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' \
-             AND table_name <> 'wvs_schema' ORDER BY table_name",
+             AND table_name NOT IN ('wvs_schema', 'wvs_revision') ORDER BY table_name",
             &[],
         )?;
         Ok(rows.iter().map(|r| r.get(0)).collect())

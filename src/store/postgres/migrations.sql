@@ -159,3 +159,30 @@ CREATE TABLE flashes (
     created_at      TEXT COLLATE "C" NOT NULL
 );
 CREATE INDEX flashes_session ON flashes(session_digest, page);
+
+-- migrate: 7
+-- The revision counter: every statement that changes a table the realms' remembered
+-- lookups read (a token by digest with its owner's path, a repository's project) bumps it
+-- in the same transaction, so it changes exactly when the change becomes visible. An
+-- instance keeps its remembered lookups only while the counter it read after the request
+-- arrived is the one they were read under (revision.rs). A sequence would not do: nextval
+-- is not transactional.
+CREATE TABLE wvs_revision (
+    one  BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+    n    BIGINT NOT NULL
+);
+INSERT INTO wvs_revision (one, n) VALUES (TRUE, 0);
+
+CREATE FUNCTION wvs_bump_revision() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    UPDATE wvs_revision SET n = n + 1;
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER groups_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON groups
+    FOR EACH STATEMENT EXECUTE FUNCTION wvs_bump_revision();
+CREATE TRIGGER projects_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON projects
+    FOR EACH STATEMENT EXECUTE FUNCTION wvs_bump_revision();
+CREATE TRIGGER deploy_tokens_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON deploy_tokens
+    FOR EACH STATEMENT EXECUTE FUNCTION wvs_bump_revision();

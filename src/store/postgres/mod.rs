@@ -19,6 +19,7 @@ mod migrate;
 mod packages;
 mod personal_access_tokens;
 mod projects;
+mod revision;
 mod sessions;
 mod tls;
 mod users;
@@ -32,6 +33,7 @@ use crate::domain::store::{Health, StoreError};
 use crate::store::rows::Corrupt;
 
 use conn::Manager;
+pub use revision::{Freshness, RevisionWatch};
 
 type Conn = r2d2::PooledConnection<Manager>;
 
@@ -131,6 +133,13 @@ impl PostgresStore {
 
     fn conn(&self) -> Result<Conn, DbError> {
         Ok(self.pool.get()?)
+    }
+
+    /// Starts the reader of the revision counter: what requests wait on before they use
+    /// remembered lookups, and the watch the lookup cache keeps them by. It takes one of
+    /// the pool's connections while it reads.
+    pub fn revision(&self) -> (Freshness, RevisionWatch) {
+        revision::start(self.pool.clone())
     }
 }
 
