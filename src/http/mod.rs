@@ -86,6 +86,11 @@ pub async fn run(
             .app_data(limits.clone())
             .app_data(metrics.clone())
             .app_data(web::Data::new(CacheClient::new()))
+            // Innermost: the storage reads of one request wait for a fresh database
+            // revision once (PostgreSQL; `store::Reads`).
+            .wrap_fn(|req, service| {
+                crate::store::within_request(actix_web::dev::Service::call(service, req))
+            })
             .wrap(actix_web::middleware::from_fn(limits::bound_requests))
             // Outermost (wrapped last): the limits' own answers are counted too.
             .wrap(actix_web::middleware::from_fn(

@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod rows;
 pub mod sqlite;
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -212,12 +213,19 @@ impl Reads {
 
     /// Waits, where the backend needs it, until what the cache compares against was read
     /// after this call: remembered lookups are then as new as the database was when the
-    /// request arrived.
+    /// request arrived. Once per request ([`within_request`]): what was read after the
+    /// request arrived stays after it, so its later reads need no second wait.
     async fn fresh(&self) -> Result<(), StoreError> {
-        match &self.freshness {
-            Some(freshness) => freshness.wait().await,
-            None => Ok(()),
+        let Some(freshness) = &self.freshness else {
+            return Ok(());
+        };
+        if WAITED.try_with(Cell::get).unwrap_or(false) {
+            return Ok(());
         }
+        freshness.wait().await?;
+        // Outside a request's scope (a spawned task) nothing is kept: every call waits.
+        let _ = WAITED.try_with(|waited| waited.set(true));
+        Ok(())
     }
 
     /// Runs `decide` on `input` against the reads. `decide` must be free of side effects:
@@ -272,6 +280,19 @@ impl Reads {
     pub fn pool(&self) -> &BlockingPool {
         &self.pool
     }
+}
+
+tokio::task_local! {
+    /// Whether this request has waited for a revision read begun after it arrived.
+    static WAITED: Cell<bool>;
+}
+
+/// Runs one request's handling (`http`'s middleware) with its own "has waited" mark, so
+/// its storage reads wait for a fresh revision once, not once per call.
+pub fn within_request<F: std::future::Future>(
+    handling: F,
+) -> impl std::future::Future<Output = F::Output> {
+    WAITED.scope(Cell::new(false), handling)
 }
 
 /// A job the pool could not finish is storage that did not answer.

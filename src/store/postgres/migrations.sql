@@ -166,7 +166,10 @@ CREATE INDEX flashes_session ON flashes(session_digest, page);
 -- in the same transaction, so it changes exactly when the change becomes visible. An
 -- instance keeps its remembered lookups only while the counter it read after the request
 -- arrived is the one they were read under (revision.rs). A sequence would not do: nextval
--- is not transactional.
+-- is not transactional. BEFORE each statement, so a transaction takes the counter's row lock
+-- before any row of these tables: two writers (a usage flush updating several tokens, a
+-- revocation) then queue on the counter instead of deadlocking, one holding a token's row
+-- and the other the counter.
 CREATE TABLE wvs_revision (
     one  BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
     n    BIGINT NOT NULL
@@ -180,9 +183,9 @@ BEGIN
 END
 $$;
 
-CREATE TRIGGER groups_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON groups
+CREATE TRIGGER groups_revision BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON groups
     FOR EACH STATEMENT EXECUTE FUNCTION wvs_bump_revision();
-CREATE TRIGGER projects_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON projects
+CREATE TRIGGER projects_revision BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON projects
     FOR EACH STATEMENT EXECUTE FUNCTION wvs_bump_revision();
-CREATE TRIGGER deploy_tokens_revision AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON deploy_tokens
+CREATE TRIGGER deploy_tokens_revision BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE ON deploy_tokens
     FOR EACH STATEMENT EXECUTE FUNCTION wvs_bump_revision();
