@@ -129,6 +129,32 @@ pub struct Opened {
     pub freshness: Option<Arc<postgres::Freshness>>,
 }
 
+impl Opened {
+    /// A backend with its lookups remembered by `watch` and its rendered answers by
+    /// `memo_watch` (`None`: not remembered).
+    fn of<S, W, M>(
+        db: Arc<S>,
+        watch: Option<W>,
+        memo_watch: Option<M>,
+        freshness: Option<Arc<postgres::Freshness>>,
+    ) -> Self
+    where
+        S: Store + 'static,
+        W: lookup_cache::ChangeWatch,
+        M: lookup_cache::ChangeWatch,
+    {
+        let cache = Arc::new(CachedLookups::new(db.clone(), watch));
+        Opened {
+            store: db,
+            memo: Arc::new(memo::VersionedMemo::new(memo_watch)),
+            lookups: cache.stats(),
+            memory: Arc::new(MemoryOnly(cache.clone())),
+            cached: cache,
+            freshness,
+        }
+    }
+}
+
 /// Writes a consistent copy of the database at `url` to the new file `to` while servers
 /// keep running. SQLite only: a PostgreSQL database is backed up with `pg_dump`.
 pub fn backup(url: &DatabaseUrl, to: &Path) -> Result<(), OpenError> {
@@ -156,16 +182,7 @@ pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
             };
             // A watch of its own: the memo's entries and the lookups' are dropped apart.
             let memo_watch = watch.as_ref().and_then(|_| db.watch().ok());
-            let db = Arc::new(db);
-            let cache = Arc::new(CachedLookups::new(db.clone(), watch));
-            Ok(Opened {
-                store: db,
-                memo: Arc::new(memo::VersionedMemo::new(memo_watch)),
-                lookups: cache.stats(),
-                memory: Arc::new(MemoryOnly(cache.clone())),
-                cached: cache,
-                freshness: None,
-            })
+            Ok(Opened::of(Arc::new(db), watch, memo_watch, None))
         }
         DatabaseUrl::Postgres(pg) => {
             // Lookups are remembered under the revision counter, and every request waits
@@ -176,16 +193,12 @@ pub fn open(url: &DatabaseUrl, connections: u32) -> Result<Opened, OpenError> {
             let db = postgres::PostgresStore::open(pg.expose(), connections + 1)?;
             let (freshness, watch) = db.revision();
             log::info!("token and project lookups are cached while the database revision stands");
-            let db = Arc::new(db);
-            let cache = Arc::new(CachedLookups::new(db.clone(), Some(watch)));
-            Ok(Opened {
-                store: db,
-                memo: Arc::new(memo::VersionedMemo::new(None::<Unwatched>)),
-                lookups: cache.stats(),
-                memory: Arc::new(MemoryOnly(cache.clone())),
-                cached: cache,
-                freshness: Some(Arc::new(freshness)),
-            })
+            Ok(Opened::of(
+                Arc::new(db),
+                Some(watch),
+                None::<Unwatched>,
+                Some(Arc::new(freshness)),
+            ))
         }
     }
 }
