@@ -1241,3 +1241,20 @@ fn backup_while_serving_restores_tokens_and_keys() {
     assert_eq!(status(&before), 200, "a token made before the backup");
     assert_eq!(status(&after), 401, "a token made after the backup");
 }
+
+/// `--database-pool` is bounded (2..=1000): past either end it is refused in one line
+/// before anything is opened, and inside the bounds a command works.
+#[test]
+fn database_pool_is_bounded() {
+    let env = Env::sqlite();
+    for bad in ["1", "1001", "0", "many"] {
+        refused_one_line(&env, &["--database-pool", bad, "group", "list"]);
+    }
+    assert!(
+        !env.data_dir().join("wvs.db").exists(),
+        "a refused command opened the database"
+    );
+    for good in ["2", "1000"] {
+        env.cli_ok(&["--database-pool", good, "group", "list"]);
+    }
+}

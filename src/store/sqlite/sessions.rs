@@ -154,4 +154,53 @@ mod tests {
         db.delete_session(&one).expect("delete");
         assert_eq!(db.find_session(&one, now).expect("find"), None);
     }
+
+    /// Past the bounds of a session's flashes: of 25 put, the newest
+    /// MAX_FLASHES_PER_SESSION are kept, one older than the lifetime is not returned, other
+    /// sessions keep theirs, and a flash goes with its session.
+    #[test]
+    fn flashes_are_bounded_per_session_read_once_and_end_with_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = SqliteStore::open(&dir.path().join("wvs.db"), 2).expect("db");
+        let event = NewAuditEvent::by(&AuditActor::cli(), AuditAction::UserCreated, "alice");
+        let user = db.create_user("alice", None, false, &event).expect("user");
+        let now = Utc::now();
+        let (one, two) = (HashedToken::of("one"), HashedToken::of("two"));
+        for s in [&one, &two] {
+            db.create_session(s, user.id, "csrf", now, now + Duration::hours(1))
+                .expect("session");
+        }
+        let long_ago = now - Duration::hours(1);
+        for i in 0..25u8 {
+            db.put_flash(&one, "p", &[i], now, long_ago).expect("put");
+        }
+        db.put_flash(&two, "p", b"two", now, long_ago).expect("put");
+        let taken = db.take_flashes(&one, "p", long_ago).expect("take");
+        let expected: Vec<Vec<u8>> = (5..25u8).map(|i| vec![i]).collect();
+        assert_eq!(MAX_FLASHES_PER_SESSION, 20);
+        assert_eq!(taken, expected, "the newest 20, oldest first");
+        assert!(db
+            .take_flashes(&one, "p", long_ago)
+            .expect("take")
+            .is_empty());
+        // Too old to show: not returned, and gone.
+        db.put_flash(&one, "p", b"old", long_ago, long_ago)
+            .expect("put");
+        assert!(db.take_flashes(&one, "p", now).expect("take").is_empty());
+        assert!(db
+            .take_flashes(&one, "p", long_ago)
+            .expect("take")
+            .is_empty());
+        // Another page keeps its own; a session's flashes end with it.
+        db.put_flash(&two, "q", b"q", now, long_ago).expect("put");
+        db.delete_session(&two).expect("sign out");
+        assert!(db
+            .take_flashes(&two, "p", long_ago)
+            .expect("take")
+            .is_empty());
+        assert!(db
+            .take_flashes(&two, "q", long_ago)
+            .expect("take")
+            .is_empty());
+    }
 }
